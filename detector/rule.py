@@ -1,0 +1,213 @@
+"""The rule-file schema: what to watch, how, and who is told.
+
+Pure data (pydantic models), no I/O: adapters load YAML into these models and the
+detector core reads them. Field names follow Prometheus alerting rules where the idea
+is the same (``for``, ``keep_firing_for``, ``labels``, ``annotations``, ``interval``).
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSchema, model_validator
+
+from detector.durations import parse_duration
+from detector.finding import Kind
+
+
+def _duration(value: Any) -> Any:
+    if isinstance(value, bool):
+        raise ValueError("a duration must be a string such as 5m, not a boolean")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 5m, 1h, 7d")
+
+
+Duration = Annotated[
+    int,
+    BeforeValidator(_duration),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+(ms|s|m|h|d|w|y))+$"}),
+]
+PositiveDuration = Annotated[Duration, Field(gt=0)]
+
+
+def _fraction(value: Any) -> Any:
+    """Accept ``10%``, ``"0.1"`` or ``0.1`` as the fraction 0.1."""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.endswith("%"):
+            try:
+                return float(text[:-1]) / 100.0
+            except ValueError as exc:
+                raise ValueError(f"invalid percentage {value!r}: use e.g. 10%") from exc
+        try:
+            return float(text)
+        except ValueError as exc:
+            raise ValueError(f"invalid fraction {value!r}: use e.g. 10% or 0.1") from exc
+    return value
+
+
+Fraction = Annotated[
+    float,
+    BeforeValidator(_fraction),
+    Field(ge=0.0),
+    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[0-9.]+%$"}]}),
+]
+
+_SIGNAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class Seasonality(StrEnum):
+    AUTO = "auto"
+    DAILY = "daily"
+    WEEKLY = "weekly"
+    NONE = "none"
+
+
+class Sensitivity(StrEnum):
+    """How strong evidence must be before a change is reported (see docs/detectors.md)."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+
+
+class Watch(StrEnum):
+    """Which direction of change matters: latency only hurts when it goes ``up``."""
+
+    UP = "up"
+    DOWN = "down"
+    BOTH = "both"
+
+
+class CounterMode(StrEnum):
+    AUTO = "auto"
+    TRUE = "true"
+    FALSE = "false"
+
+
+class LogOptions(BaseModel):
+    """How a log file becomes per-level volume series (``source: logfile``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    format: Literal["text", "json"] = "text"
+    pattern: str | None = Field(
+        default=None,
+        description="text logs: a regex with named groups 'timestamp' and 'level'",
+    )
+    timestamp_field: str = "timestamp"
+    level_field: str = "level"
+    timestamp_format: str | None = Field(
+        default=None, description="strftime format; default: RFC 3339 or Unix seconds"
+    )
+    levels: list[str] | None = Field(default=None, description="only these levels (upper case)")
+
+    @model_validator(mode="after")
+    def _pattern_compiles(self) -> LogOptions:
+        if self.pattern is not None:
+            try:
+                compiled = re.compile(self.pattern)
+            except re.error as exc:
+                raise ValueError(f"pattern is not a valid regular expression: {exc}") from exc
+            missing = {"timestamp", "level"} - set(compiled.groupindex)
+            if missing:
+                raise ValueError(
+                    "pattern needs named groups (?P<timestamp>...) and (?P<level>...); "
+                    f"missing: {', '.join(sorted(missing))}"
+                )
+        return self
+
+
+class Rule(BaseModel):
+    """One signal to watch. Defaults are the documented, benchmarked ones."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    signal: str = Field(description="alert name, e.g. CheckoutLatencyCreep")
+    source: Literal["file", "logfile", "prometheus", "loki"]
+    query: str | None = Field(default=None, description="PromQL or LogQL (prometheus, loki)")
+    path: str | None = Field(default=None, description="file or logfile path")
+    log: LogOptions | None = None
+    step: PositiveDuration | None = Field(
+        default=None, description="sample step; default: the file's own step, 1m for servers"
+    )
+    window: PositiveDuration = 7 * 86400
+    detect: list[Kind] = Field(default_factory=lambda: [Kind.LEVEL_SHIFT, Kind.TREND])
+    seasonality: Seasonality = Seasonality.AUTO
+    sensitivity: Sensitivity = Sensitivity.MEDIUM
+    direction: Watch = Watch.BOTH
+    min_change: Fraction = 0.10
+    counter: CounterMode = CounterMode.AUTO
+    limit: float | None = Field(default=None, description="hard limit for exhaustion")
+    horizon: PositiveDuration = Field(
+        default=7 * 86400, description="exhaustion: warn when the limit is this close"
+    )
+    for_: Duration = Field(default=15 * 60, alias="for", ge=0)
+    keep_firing_for: Duration = Field(default=30 * 60, ge=0)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _coerce_detect(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("detect"), str):
+            data = {**data, "detect": [data["detect"]]}
+        return data
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        if not _SIGNAL_NAME.match(self.signal):
+            raise ValueError(
+                f"signal {self.signal!r} must be a valid alert name ([A-Za-z_][A-Za-z0-9_]*)"
+            )
+        if self.source in ("file", "logfile") and not self.path:
+            raise ValueError(f"source '{self.source}' needs 'path'")
+        if self.source in ("prometheus", "loki") and not self.query:
+            raise ValueError(f"source '{self.source}' needs 'query'")
+        if self.log is not None and self.source != "logfile":
+            raise ValueError("'log' options only apply to source 'logfile'")
+        if not self.detect:
+            raise ValueError("'detect' needs at least one kind")
+        if len(set(self.detect)) != len(self.detect):
+            raise ValueError("'detect' lists a kind twice")
+        if Kind.EXHAUSTION in self.detect and self.limit is None:
+            raise ValueError("kind 'exhaustion' needs 'limit' (the value at which it breaks)")
+        if self.step is not None and self.window < 24 * self.step:
+            raise ValueError(
+                f"window ({self.window}s) must hold at least 24 steps ({24 * self.step}s)"
+            )
+        return self
+
+    @property
+    def for_seconds(self) -> int:
+        return self.for_
+
+
+class RuleGroup(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    interval: PositiveDuration = 60
+    rules: list[Rule] = Field(min_length=1)
+
+
+class RuleFile(BaseModel):
+    """A whole rule file: ``groups:`` with rules, as in Prometheus."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    groups: list[RuleGroup] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> RuleFile:
+        seen_groups: set[str] = set()
+        for group in self.groups:
+            if group.name in seen_groups:
+                raise ValueError(f"group name {group.name!r} is used twice")
+            seen_groups.add(group.name)
+        return self

@@ -1,0 +1,102 @@
+"""The time series every detector reads: a frozen label set plus regular samples.
+
+Samples live on a regular step; a missing sample is NaN, never invented. Timestamps
+are integer seconds so that window arithmetic is exact and causality (``ts <= now``)
+can be checked without floating-point doubt.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import numpy.typing as npt
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+
+def fingerprint(labels: Mapping[str, str]) -> str:
+    """A stable 16-hex-digit identity for a label set, independent of key order."""
+    canonical = "\x1f".join(f"{k}\x1e{labels[k]}" for k in sorted(labels))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+def format_labels(labels: Mapping[str, str]) -> str:
+    """Render labels the way Prometheus users read them: ``{job="api", le="0.5"}``."""
+    inner = ", ".join(f'{k}="{labels[k]}"' for k in sorted(labels))
+    return "{" + inner + "}"
+
+
+@dataclass(frozen=True)
+class Series:
+    """One labelled series on a regular step.
+
+    ``timestamps`` are strictly increasing multiples of ``step`` apart (gaps are NaN
+    samples, not missing timestamps), so position arithmetic equals time arithmetic.
+    """
+
+    labels: Mapping[str, str]
+    timestamps: IntArray
+    values: FloatArray
+    step: int
+    fingerprint: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.step <= 0:
+            raise ValueError(f"step must be a positive number of seconds, got {self.step}")
+        if self.timestamps.shape != self.values.shape or self.timestamps.ndim != 1:
+            raise ValueError("timestamps and values must be one-dimensional and of equal length")
+        if self.timestamps.size > 1:
+            deltas = np.diff(self.timestamps)
+            if np.any(deltas != self.step):
+                raise ValueError("timestamps must be exactly one step apart; use Series.regular()")
+        object.__setattr__(self, "labels", dict(self.labels))
+        object.__setattr__(self, "fingerprint", fingerprint(self.labels))
+
+    @classmethod
+    def regular(
+        cls,
+        labels: Mapping[str, str],
+        timestamps: npt.ArrayLike,
+        values: npt.ArrayLike,
+        step: int,
+    ) -> Series:
+        """Place irregular samples on the step grid; empty grid slots become NaN.
+
+        Timestamps are snapped to the grid ``k * step`` (the convention Prometheus
+        range queries use); when two samples fall into one slot the later one wins.
+        """
+        ts = np.asarray(timestamps, dtype=np.int64)
+        vs = np.asarray(values, dtype=np.float64)
+        if ts.size == 0:
+            return cls(labels, np.empty(0, np.int64), np.empty(0, np.float64), step)
+        slots = (ts // step) * step
+        start, end = int(slots.min()), int(slots.max())
+        grid = np.arange(start, end + step, step, dtype=np.int64)
+        out = np.full(grid.size, np.nan)
+        out[(slots - start) // step] = vs
+        return cls(labels, grid, out, step)
+
+    def __len__(self) -> int:
+        return int(self.timestamps.size)
+
+    @property
+    def start(self) -> int:
+        return int(self.timestamps[0])
+
+    @property
+    def end(self) -> int:
+        return int(self.timestamps[-1])
+
+    def index_at(self, ts: int) -> int:
+        """Number of samples with timestamp <= ts (so ``values[:index_at(t)]`` is causal)."""
+        return int(np.searchsorted(self.timestamps, ts, side="right"))
+
+    def between(self, start_exclusive: int, end_inclusive: int) -> Series:
+        """Samples with ``start_exclusive < ts <= end_inclusive``: a causal window."""
+        lo = int(np.searchsorted(self.timestamps, start_exclusive, side="right"))
+        hi = self.index_at(end_inclusive)
+        return Series(self.labels, self.timestamps[lo:hi], self.values[lo:hi], self.step)
