@@ -1,12 +1,15 @@
-"""Prometheus-style durations (``90s``, ``5m``, ``1h30m``, ``7d``, ``2w``) as seconds."""
+"""Prometheus-style durations (``90s``, ``5m``, ``1h30m``, ``7d``, ``2w``) as whole seconds.
+
+Sub-second units are not accepted: graysignal works on steps of a second or more.
+"""
 
 from __future__ import annotations
 
 import re
 
-_UNIT_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
-_DURATION = re.compile(r"^(?:\d+(?:ms|s|m|h|d|w|y))+$")
-_PART = re.compile(r"(\d+)(ms|s|m|h|d|w|y)")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+_DURATION = re.compile(r"^(?:\d+(?:s|m|h|d|w|y))+$")
+_PART = re.compile(r"(\d+)(s|m|h|d|w|y)")
 
 
 def parse_duration(text: str) -> int:

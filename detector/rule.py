@@ -18,19 +18,29 @@ from detector.finding import Kind
 
 
 def _duration(value: Any) -> Any:
+    """Accept ``5m``-style strings, or whole seconds as an integer."""
     if isinstance(value, bool):
         raise ValueError("a duration must be a string such as 5m, not a boolean")
     if isinstance(value, int):
         return value
     if isinstance(value, str):
         return parse_duration(value)
-    raise ValueError(f"invalid duration {value!r}: use e.g. 30s, 5m, 1h, 7d")
+    return parse_duration(str(value))
 
 
+DURATION_PATTERN = r"^(\d+(s|m|h|d|w|y))+$"
 Duration = Annotated[
     int,
     BeforeValidator(_duration),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+(ms|s|m|h|d|w|y))+$"}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": DURATION_PATTERN},
+                {"type": "integer", "minimum": 0},
+            ],
+            "description": "a duration such as 30s, 5m, 1h30m, 7d, or whole seconds",
+        }
+    ),
 ]
 PositiveDuration = Annotated[Duration, Field(gt=0)]
 
@@ -55,8 +65,24 @@ Fraction = Annotated[
     float,
     BeforeValidator(_fraction),
     Field(ge=0.0),
-    WithJsonSchema({"anyOf": [{"type": "number"}, {"type": "string", "pattern": r"^[0-9.]+%$"}]}),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^[0-9]*\.?[0-9]+%?$"},
+            ],
+            "description": "a fraction (0.1) or a percentage (10%)",
+        }
+    ),
 ]
+
+
+def _yaml_bool_as_text(value: Any) -> Any:
+    """YAML reads an unquoted ``true`` as a boolean; the rule means the word."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value
+
 
 _SIGNAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -126,7 +152,7 @@ class LogOptions(BaseModel):
 class Rule(BaseModel):
     """One signal to watch. Defaults are the documented, benchmarked ones."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     signal: str = Field(description="alert name, e.g. CheckoutLatencyCreep")
     source: Literal["file", "logfile", "prometheus", "loki"]
@@ -137,12 +163,23 @@ class Rule(BaseModel):
         default=None, description="sample step; default: the file's own step, 1m for servers"
     )
     window: PositiveDuration = 7 * 86400
-    detect: list[Kind] = Field(default_factory=lambda: [Kind.LEVEL_SHIFT, Kind.TREND])
+    detect: Annotated[
+        list[Kind],
+        WithJsonSchema(
+            {
+                "anyOf": [
+                    {"type": "array", "items": {"enum": [k.value for k in Kind]}},
+                    {"enum": [k.value for k in Kind]},
+                ],
+                "default": ["level_shift", "trend"],
+            }
+        ),
+    ] = Field(default_factory=lambda: [Kind.LEVEL_SHIFT, Kind.TREND])
     seasonality: Seasonality = Seasonality.AUTO
     sensitivity: Sensitivity = Sensitivity.MEDIUM
     direction: Watch = Watch.BOTH
     min_change: Fraction = 0.10
-    counter: CounterMode = CounterMode.AUTO
+    counter: Annotated[CounterMode, BeforeValidator(_yaml_bool_as_text)] = CounterMode.AUTO
     limit: float | None = Field(default=None, description="hard limit for exhaustion")
     horizon: PositiveDuration = Field(
         default=7 * 86400, description="exhaustion: warn when the limit is this close"

@@ -64,16 +64,18 @@ class Series:
         values: npt.ArrayLike,
         step: int,
     ) -> Series:
-        """Place irregular samples on the step grid; empty grid slots become NaN.
+        """Place samples on the step grid ``k * step``; empty grid slots become NaN.
 
-        Timestamps are snapped to the grid ``k * step`` (the convention Prometheus
-        range queries use); when two samples fall into one slot the later one wins.
+        A sample at ``ts`` lands in the first slot at or after it, so slot ``t`` holds
+        what was known by ``t`` (samples in ``(t - step, t]``), as a Prometheus range
+        query returns the latest sample at or before each step. Never rounding down
+        keeps sources causal. When two samples share a slot the later one wins.
         """
         ts = np.asarray(timestamps, dtype=np.int64)
         vs = np.asarray(values, dtype=np.float64)
         if ts.size == 0:
             return cls(labels, np.empty(0, np.int64), np.empty(0, np.float64), step)
-        slots = (ts // step) * step
+        slots = -(-ts // step) * step
         start, end = int(slots.min()), int(slots.max())
         grid = np.arange(start, end + step, step, dtype=np.int64)
         out = np.full(grid.size, np.nan)

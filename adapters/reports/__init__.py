@@ -1,0 +1,199 @@
+"""Renderings of a replay: JSON, Markdown, HTML and the terminal.
+
+Each format lives in its own module (``json_report``, ``markdown_report``,
+``html_report``, ``terminal_report``) so that importing one does not pull in the others'
+dependencies (matplotlib is only needed for HTML). What they must agree on lives here:
+which signals are shown and in what order, how a lead time is said, and the summary
+sentence. Keeping it in one place means the post-mortem in Markdown, the HTML page and
+the terminal never disagree about "the earliest warning".
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from detector.durations import format_duration
+from detector.explain import describe_series, when
+from detector.replay import Firing, ReplayResult, Signal
+
+__all__ = [
+    "Summary",
+    "fired_signals",
+    "firing_note",
+    "firings_of",
+    "human_duration",
+    "lead_phrase",
+    "series_name",
+    "summarise",
+    "summary_text",
+]
+
+_UNIT_BOUNDARY = re.compile(r"(?<=[a-z])(?=\d)")
+
+
+def human_duration(seconds: float) -> str:
+    """``format_duration`` with a space between units (``3d 4h``): easier to read in prose."""
+    return _UNIT_BOUNDARY.sub(" ", format_duration(seconds))
+
+
+def lead_phrase(seconds: int) -> str:
+    """Say how a firing relates to the incident: ``3d 4h before``, ``at the incident``.
+
+    A replay window may extend past the incident, so a firing can come after it; saying
+    so plainly is better than printing a negative duration.
+    """
+    if seconds > 0:
+        return f"{human_duration(seconds)} before"
+    if seconds < 0:
+        return f"{human_duration(-seconds)} after"
+    return "at the incident"
+
+
+def series_name(signal: Signal) -> str:
+    """The series as Prometheus users write it, ``metric{label="value"}``."""
+    return describe_series(signal.labels)
+
+
+def firings_of(signal: Signal) -> list[Firing]:
+    """A signal's firings in start order.
+
+    Replay appends them chronologically already; sorting again costs nothing and keeps
+    the reports right for hand-built or merged results.
+    """
+    return sorted(signal.firings, key=lambda f: (f.start, f.onset))
+
+
+def fired_signals(result: ReplayResult) -> list[Signal]:
+    """Signals with at least one firing, ordered by first firing, then rule.
+
+    Ties beyond the rule are broken by kind and series so the order is deterministic
+    (same replay, same report).
+    """
+    fired = [s for s in result.signals if s.firings]
+    return sorted(
+        fired,
+        key=lambda s: (
+            firings_of(s)[0].start,
+            s.rule,
+            s.kind.value,
+            series_name(s),
+            s.series_fingerprint,
+        ),
+    )
+
+
+def firing_note(signal: Signal, result: ReplayResult) -> str:
+    """What a one-row-per-signal table would otherwise hide: repeats and open alerts.
+
+    Empty when the signal fired once and resolved inside the window.
+    """
+    firings = firings_of(signal)
+    parts = []
+    if len(firings) > 1:
+        parts.append(f"fired {len(firings)} times")
+    if firings and firings[-1].end is None:
+        parts.append("still firing at the end of the window")
+    return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """The facts every format's summary states, computed once."""
+
+    incident: int
+    start: int
+    end: int
+    rules_total: int
+    rules_fired_before: int
+    rules_fired_after_only: int
+    earliest: tuple[Signal, Firing] | None
+
+    @property
+    def earliest_lead(self) -> int | None:
+        return None if self.earliest is None else self.incident - self.earliest[1].start
+
+
+def summarise(result: ReplayResult) -> Summary:
+    """Count rules that fired before (and only after) the incident; find the earliest.
+
+    Rules are identified by ``(group, rule)``. "Before" means the firing started strictly
+    before the incident: a warning at the incident time told nobody anything early.
+    """
+    signals = fired_signals(result)
+    rules = {(o.group, o.rule) for o in result.outcomes}
+    rules |= {(s.group, s.rule) for s in signals}
+    before: set[tuple[str, str]] = set()
+    fired: set[tuple[str, str]] = set()
+    earliest: tuple[Signal, Firing] | None = None
+    for signal in signals:
+        key = (signal.group, signal.rule)
+        fired.add(key)
+        first = firings_of(signal)[0]
+        if first.start < result.incident:
+            before.add(key)
+        if earliest is None:  # signals are already in first-firing order
+            earliest = (signal, first)
+    return Summary(
+        incident=result.incident,
+        start=result.start,
+        end=result.end,
+        rules_total=len(rules),
+        rules_fired_before=len(before),
+        rules_fired_after_only=len(fired - before),
+        earliest=earliest,
+    )
+
+
+def _identity(text: str) -> str:
+    return text
+
+
+def _rules(n: int) -> str:
+    return f"{n} rule" if n == 1 else f"{n} rules"
+
+
+def summary_text(
+    result: ReplayResult,
+    code: Callable[[str], str] = _identity,
+    plain: Callable[[str], str] = _identity,
+) -> str:
+    """The one-paragraph answer to "what did the system know before users did?".
+
+    ``code`` formats identifiers (rule and series names), ``plain`` everything else, so
+    Markdown can use code spans and HTML can escape, from the same wording.
+    """
+    s = summarise(result)
+    parts = [
+        plain(
+            f"The incident was at {when(s.incident)}. Replay re-ran {_rules(s.rules_total)} "
+            f"over {when(s.start)} to {when(s.end)} ({human_duration(s.end - s.start)}), "
+            "evaluating each exactly as the daemon would have. "
+        )
+    ]
+    if s.rules_fired_before == 0:
+        parts.append(plain(f"None of the {_rules(s.rules_total)} fired before the incident"))
+    else:
+        verb = "rule" if s.rules_total == 1 else "rules"
+        parts.append(
+            plain(f"{s.rules_fired_before} of {s.rules_total} {verb} fired before the incident")
+        )
+    if s.rules_fired_after_only:
+        parts.append(plain(f"; {s.rules_fired_after_only} more fired only after it"))
+    parts.append(plain(". "))
+    if s.earliest is not None and s.earliest_lead is not None:
+        signal, firing = s.earliest
+        adjective = "earliest warning" if s.earliest_lead > 0 else "first firing"
+        parts += [
+            plain(f"The {adjective} was "),
+            code(signal.rule),
+            plain(" on "),
+            code(series_name(signal)),
+            plain(
+                f" ({signal.kind.value}) at {when(firing.start)}, "
+                f"{lead_phrase(s.earliest_lead)}; the change itself began around "
+                f"{when(firing.onset)}."
+            ),
+        ]
+    return "".join(parts).rstrip()

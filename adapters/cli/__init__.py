@@ -1,0 +1,28 @@
+"""The ``graysignal`` command line: thin commands wiring adapters to the pure core."""
+
+from __future__ import annotations
+
+import typer
+
+from adapters.cli.check import check_command
+from adapters.cli.demo import demo_command
+from adapters.cli.replay import replay_command
+
+app = typer.Typer(
+    name="graysignal",
+    help="Early warning for slow degradations: gray signals in metrics and logs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.command("check", help="Validate rule files; print file:line: message per problem.")(
+    check_command
+)
+app.command("replay", help="Re-run rules over the window before an incident, causally.")(
+    replay_command
+)
+app.command("demo", help="Replay a bundled real incident and write an HTML report.")(demo_command)
+
+
+def main() -> None:
+    app()
