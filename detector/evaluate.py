@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from detector.features import (
     DAY,
@@ -125,10 +126,73 @@ class PreparedSeries:
     def candidate_mask(self) -> BoolArray:
         """Positions whose window (ending there) might hold a finding: a superset."""
         mask = np.zeros(self.context.timestamps.size, dtype=bool)
-        for name in self.seasonalities:
+        for name, possible in self.possible_seasonalities().items():
+            if not np.any(possible):
+                continue
             for kind in self.context.rule.detect:
-                mask |= DETECTORS[kind].candidates(self.context, name)
+                mask |= possible & DETECTORS[kind].candidates(self.context, name)
         return mask
+
+    def possible_seasonalities(self) -> dict[str, BoolArray]:
+        """For each position, the seasonalities :meth:`choose_seasonality` might pick.
+
+        The vectorised twin of that method: rolling means stand in for ``nanmean``, and
+        where a comparison is within ``CHOICE_TOLERANCE`` of its threshold both outcomes
+        are kept, so floating-point differences can only widen the set.
+        """
+        n = self.context.timestamps.size
+        if len(self.seasonalities) == 1:
+            return {self.seasonalities[0]: np.ones(n, dtype=bool)}
+        features = self.context.features
+        span = self.context.window_steps
+        ref = _rolling_typical(features.wobble, span)
+        nothing = np.full(n, np.nan)
+        daily = (
+            _rolling_typical(features.lag_gap["daily"], span)
+            if "daily" in features.lag_gap
+            else nothing
+        )
+        weekly = (
+            _rolling_typical(features.lag_gap["weekly"], span)
+            if "weekly" in features.lag_gap
+            else nothing
+        )
+        with np.errstate(invalid="ignore"):
+            ref_ok = ~np.isnan(ref)
+            daily_yes = ref_ok & _maybe_below(daily, DAILY_GAIN * ref)
+            daily_no = ~ref_ok | np.isnan(daily) | _maybe_at_least(daily, DAILY_GAIN * ref)
+            weekly_ok = ~np.isnan(weekly)
+            weekly_after_daily = weekly_ok & _maybe_below(weekly, WEEKLY_GAIN * daily)
+            weekly_after_none = weekly_ok & _maybe_below(weekly, WEEKLY_GAIN * ref)
+            keep_daily = ~weekly_ok | _maybe_at_least(weekly, WEEKLY_GAIN * daily)
+            keep_none = ~weekly_ok | _maybe_at_least(weekly, WEEKLY_GAIN * ref)
+        possible = {
+            "none": ~ref_ok | (daily_no & keep_none),
+            "daily": daily_yes & keep_daily,
+            "weekly": ref_ok & ((daily_yes & weekly_after_daily) | (daily_no & weekly_after_none)),
+        }
+        return {name: possible[name] for name in self.seasonalities}
+
+
+CHOICE_TOLERANCE = 1e-6
+
+
+def _rolling_typical(values: FloatArray, span: int) -> FloatArray:
+    """Rolling ``nanmean`` over ``span`` positions, NaN where fewer than a quarter are valid."""
+    frame = pd.Series(values)
+    total = frame.rolling(span, min_periods=1).mean().to_numpy(dtype=np.float64)
+    valid = frame.notna().astype(np.float64).rolling(span, min_periods=1).sum().to_numpy()
+    size = np.minimum(np.arange(1, values.size + 1), span)
+    enough = valid >= np.maximum(12, size // 4)
+    return np.where(enough, total, np.nan)
+
+
+def _maybe_below(value: FloatArray, threshold: FloatArray) -> BoolArray:
+    return np.asarray(value < threshold * (1 + CHOICE_TOLERANCE) + 1e-300)
+
+
+def _maybe_at_least(value: FloatArray, threshold: FloatArray) -> BoolArray:
+    return np.asarray(value >= threshold * (1 - CHOICE_TOLERANCE) - 1e-300)
 
 
 def evaluate(rule: Rule, series: Series, now: int) -> list[Finding]:

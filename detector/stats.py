@@ -57,34 +57,73 @@ def bucket_width(window_steps: int, step: int) -> int:
     return step * max(1, math.ceil(window_steps / MAX_BUCKETS))
 
 
-def bucketise(
-    timestamps: IntArray,
-    values: FloatArray,
-    *,
-    start: int,
-    end: int,
-    width: int,
-    step: int,
-    how: str = "median",
-) -> Buckets:
-    """Aggregate ``values[start:end]`` into time-aligned buckets; empty buckets are dropped."""
-    ts = timestamps[start:end]
-    vs = values[start:end]
-    if ts.size == 0:
-        return Buckets(np.empty(0, np.int64), np.empty(0), width)
-    per_bucket = max(1, width // step)
-    ids = ts // width
-    first = int(ids[0])
-    slots = (ids - first).astype(np.int64)
-    grid = np.full((int(slots[-1]) + 1, per_bucket), np.nan)
-    offsets = np.minimum((ts % width) // step, per_bucket - 1).astype(np.int64)
-    grid[slots, offsets] = vs
-    valid = np.any(~np.isnan(grid), axis=1)
+def _aggregate_rows(grid: FloatArray, how: str) -> FloatArray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
-        agg = np.nanmedian(grid, axis=1) if how == "median" else np.nanmean(grid, axis=1)
-    starts = (np.arange(grid.shape[0], dtype=np.int64) + first) * width
-    return Buckets(starts=starts[valid], values=agg[valid], width=width)
+        if how == "median":
+            return np.asarray(np.nanmedian(grid, axis=1), dtype=np.float64)
+        return np.asarray(np.nanmean(grid, axis=1), dtype=np.float64)
+
+
+@dataclass(frozen=True)
+class BucketTable:
+    """Aggregates of every time-aligned bucket of a whole series, computed once.
+
+    A bucket that lies wholly inside an evaluation window holds the same samples in
+    every window (and in every truncated copy of the series), so its aggregate can be
+    looked up instead of recomputed. Buckets cut by a window's edges are recomputed from
+    the window's own samples. This is the "incremental state that provably equals the
+    stateless result" of DESIGN.md section 4: the stateless path uses the same table.
+    """
+
+    timestamps: IntArray
+    values: FloatArray
+    width: int
+    step: int
+    how: str
+    first_id: int
+    aggregates: FloatArray
+
+    @classmethod
+    def build(
+        cls, timestamps: IntArray, values: FloatArray, width: int, step: int, how: str
+    ) -> BucketTable:
+        per_bucket = max(1, width // step)
+        if timestamps.size == 0:
+            return cls(timestamps, values, width, step, how, 0, np.empty(0))
+        first_id = int(timestamps[0] // width)
+        lead = int((timestamps[0] - first_id * width) // step)
+        total = lead + values.size
+        rows = -(-total // per_bucket)
+        padded = np.full(rows * per_bucket, np.nan)
+        padded[lead : lead + values.size] = values
+        aggregates = _aggregate_rows(padded.reshape(rows, per_bucket), how)
+        return cls(timestamps, values, width, step, how, first_id, aggregates)
+
+    def window(self, start: int, end: int) -> Buckets:
+        """Buckets of ``values[start:end]``; empty buckets are dropped."""
+        if end <= start:
+            return Buckets(np.empty(0, np.int64), np.empty(0), self.width)
+        t_first, t_last = int(self.timestamps[start]), int(self.timestamps[end - 1])
+        ids = np.arange(t_first // self.width, t_last // self.width + 1, dtype=np.int64)
+        out = self.aggregates[ids - self.first_id].copy()
+        for position in {0, ids.size - 1}:
+            bucket_start = int(ids[position]) * self.width
+            bucket_last = bucket_start + self.width - self.step
+            if t_first <= bucket_start and bucket_last <= t_last:
+                continue  # wholly inside the window: the table's value is exact
+            lo = start + (max(t_first, bucket_start) - t_first) // self.step
+            hi = start + (min(t_last, bucket_last) - t_first) // self.step + 1
+            out[position] = self._fresh(lo, hi)
+        valid = ~np.isnan(out)
+        return Buckets(starts=ids[valid] * self.width, values=out[valid], width=self.width)
+
+    def _fresh(self, start: int, end: int) -> float:
+        part = self.values[start:end]
+        part = part[~np.isnan(part)]
+        if part.size == 0:
+            return float("nan")
+        return float(np.median(part) if self.how == "median" else np.mean(part))
 
 
 def last_change_point(values: FloatArray, penalty: float, min_size: int = 2) -> int | None:

@@ -91,7 +91,15 @@ def _dt(ts: int) -> float:
 
 def _plot(signal: Signal, series: Series, result: ReplayResult) -> str:
     """One signal's series with its markers, as base64 PNG text."""
-    timestamps = series.timestamps
+    firings = firings_of(signal)
+    first = firings[0]
+    # History as long as the window at most (but always back to the onset): the window
+    # keeps at least half the width however much history the source returned.
+    span = max(result.end - result.start, 1)
+    shown_from = min(result.start - span, first.onset - span // 20)
+    keep = series.timestamps >= shown_from
+    timestamps = series.timestamps[keep]
+    values = series.values[keep]
     times = timestamps.astype("datetime64[s]")
     in_window = (timestamps > result.start) & (timestamps <= result.end)
     buffer = io.BytesIO()
@@ -100,19 +108,18 @@ def _plot(signal: Signal, series: Series, result: ReplayResult) -> str:
         if not in_window.all():
             ax.plot(
                 times,
-                np.where(in_window, np.nan, series.values),
+                np.where(in_window, np.nan, values),
                 color=_COLORS["history"],
                 linewidth=0.9,
                 label="outside window",
             )
         ax.plot(
             times,
-            np.where(in_window, series.values, np.nan),
+            np.where(in_window, values, np.nan),
             color=_COLORS["window"],
             linewidth=1.0,
             label="replay window",
         )
-        firings = firings_of(signal)
         for i, firing in enumerate(firings):
             end = firing.end if firing.end is not None else result.end
             ax.axvspan(
@@ -123,7 +130,6 @@ def _plot(signal: Signal, series: Series, result: ReplayResult) -> str:
                 linewidth=0,
                 label="firing" if i == 0 else None,
             )
-        first = firings[0]
         ax.axvline(
             _dt(first.onset), color=_COLORS["onset"], linestyle="--", label="estimated onset"
         )

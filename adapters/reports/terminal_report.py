@@ -27,7 +27,7 @@ from adapters.reports import (
 from detector.explain import when
 from detector.replay import ReplayResult, RuleOutcome
 
-__all__ = ["print_summary"]
+__all__ = ["WIDE", "print_summary"]
 
 
 def _short_time(ts: int) -> str:
@@ -61,16 +61,26 @@ def _headline(result: ReplayResult) -> Text:
     return text
 
 
-def _table(result: ReplayResult) -> Table:
+WIDE = 110
+"""Console width from which each field gets its own column; below it rule, series, kind
+and explanation share one column, because six columns on an 80-column terminal leave
+the explanation a few characters wide."""
+
+
+def _table(result: ReplayResult, width: int) -> Table:
     # No vertical rules and a blank line between rows: wrapped explanations stay
-    # readable at 100-120 columns; series and explanation share the flexible width.
+    # readable; the text columns share whatever width the fixed ones leave.
     table = Table(box=box.SIMPLE_HEAD, leading=1, header_style="bold", expand=True, pad_edge=False)
     table.add_column("First firing", no_wrap=True)
     table.add_column("Lead time", no_wrap=True)
-    table.add_column("Rule", no_wrap=True, style="cyan")
-    table.add_column("Series", ratio=2, min_width=12, overflow="fold")
-    table.add_column("Kind", no_wrap=True)
-    table.add_column("Explanation", ratio=3, min_width=24, overflow="fold")
+    wide = width >= WIDE
+    if wide:
+        table.add_column("Rule", no_wrap=True, style="cyan")
+        table.add_column("Series", ratio=2, min_width=12, overflow="fold")
+        table.add_column("Kind", no_wrap=True)
+        table.add_column("Explanation", ratio=3, min_width=24, overflow="fold")
+    else:
+        table.add_column("Signal", ratio=1, overflow="fold")
     for signal in fired_signals(result):
         first = firings_of(signal)[0]
         lead = result.incident - first.start
@@ -78,14 +88,25 @@ def _table(result: ReplayResult) -> Table:
         note = firing_note(signal, result)
         if note:
             explanation.append(f" ({note})", style="dim")
-        table.add_row(
+        fixed = (
             _short_time(first.start),
             Text(lead_phrase(lead), style="green" if lead > 0 else "yellow"),
-            Text(signal.rule),
-            Text(series_name(signal)),
-            signal.kind.value,
-            explanation,
         )
+        if wide:
+            table.add_row(
+                *fixed,
+                Text(signal.rule),
+                Text(series_name(signal)),
+                signal.kind.value,
+                explanation,
+            )
+        else:
+            cell = Text(signal.rule, style="cyan")
+            cell.append(f" ({signal.kind.value})\n")
+            cell.append(series_name(signal), style="dim")
+            cell.append("\n")
+            cell.append_text(explanation)
+            table.add_row(*fixed, cell)
     return table
 
 
@@ -107,12 +128,13 @@ def print_summary(result: ReplayResult, console: Console) -> None:
     """Print the replay to ``console``: title, headline, firings table, silent rules.
 
     The caller owns the console (width, colour, recording), so tests and the CLI can
-    render the same output.
+    render the same output. Below :data:`WIDE` columns the table folds rule, series,
+    kind and explanation into one column.
     """
     console.print(_title(result))
     console.print(_headline(result))
     if fired_signals(result):
-        console.print(_table(result))
+        console.print(_table(result, console.width))
     else:
         console.print(Text("No rule fired in the replay window.", style="yellow"))
     silent = result.silent

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -21,8 +21,8 @@ import numpy.typing as npt
 from detector.features import Features
 from detector.finding import Direction, Finding, Kind
 from detector.rule import Rule, Sensitivity, Watch
-from detector.series import FloatArray, IntArray
-from detector.stats import Buckets, bucket_width, bucketise
+from detector.series import IntArray
+from detector.stats import Buckets, BucketTable, bucket_width
 from detector.window import Window, level_stats, recent_steps, rolling_level_stats
 
 BoolArray = npt.NDArray[np.bool_]
@@ -45,6 +45,9 @@ class Context:
     timestamps: IntArray
     step: int
     features: Features
+    bucket_tables: dict[tuple[str, str, str], BucketTable] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def window_steps(self) -> int:
@@ -58,17 +61,17 @@ class Context:
     def bucket_width(self) -> int:
         return bucket_width(self.window_steps, self.step)
 
-    def buckets(self, values: FloatArray, start: int, end: int, how: str = "median") -> Buckets:
-        """``values[start:end]`` in this rule's time-aligned buckets."""
-        return bucketise(
-            self.timestamps,
-            values,
-            start=start,
-            end=end,
-            width=self.bucket_width,
-            step=self.step,
-            how=how,
-        )
+    def buckets(
+        self, feature: str, seasonality: str, start: int, end: int, how: str = "median"
+    ) -> Buckets:
+        """A feature's ``[start:end]`` in this rule's time-aligned buckets (tables cached)."""
+        key = (feature, seasonality, how)
+        table = self.bucket_tables.get(key)
+        if table is None:
+            values = getattr(self.features, feature)[seasonality]
+            table = BucketTable.build(self.timestamps, values, self.bucket_width, self.step, how)
+            self.bucket_tables[key] = table
+        return table.window(start, end)
 
     @property
     def score_threshold(self) -> float:

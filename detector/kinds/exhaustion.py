@@ -71,7 +71,7 @@ class ExhaustionDetector:
     def confirm(self, ctx: Context, window: Window, seasonality: str) -> Finding | None:
         limit = _limit(ctx)
         half = window.start + (window.end - window.start) // 2
-        buckets = ctx.buckets(ctx.features.adjusted[seasonality], half, window.end)
+        buckets = ctx.buckets("adjusted", seasonality, half, window.end)
         y = buckets.values
         if y.size < 8:
             return None

@@ -66,7 +66,7 @@ class LevelShiftDetector:
         return level_candidates(ctx, seasonality)
 
     def confirm(self, ctx: Context, window: Window, seasonality: str) -> Finding | None:
-        buckets = ctx.buckets(ctx.features.adjusted[seasonality], window.start, window.end)
+        buckets = ctx.buckets("adjusted", seasonality, window.start, window.end)
         y = buckets.values
         if y.size < 8:
             return None

@@ -71,7 +71,7 @@ class VarianceDetector:
         )
 
     def confirm(self, ctx: Context, window: Window, seasonality: str) -> Finding | None:
-        buckets = ctx.buckets(ctx.features.jitter[seasonality], window.start, window.end)
+        buckets = ctx.buckets("jitter", seasonality, window.start, window.end)
         if buckets.values.size < 8:
             return None
         scale = float(np.median(buckets.values))

@@ -96,7 +96,7 @@ class VolumeDetector:
 
     def confirm(self, ctx: Context, window: Window, seasonality: str) -> Finding | None:
         values = ctx.features.adjusted[seasonality]
-        buckets = ctx.buckets(values, window.start, window.end, how="mean")
+        buckets = ctx.buckets("adjusted", seasonality, window.start, window.end, how="mean")
         y = buckets.values
         if y.size < 8:
             return None
