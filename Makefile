@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit bench clean servers
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,7 +22,17 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# Real servers the tests talk to, from Debian (installed only when missing).
+SERVER_BINARIES := prometheus promtool victoria-metrics prometheus-alertmanager
+servers:
+	@missing=0; for b in $(SERVER_BINARIES); do command -v $$b >/dev/null || missing=1; done; \
+	if [ $$missing = 1 ]; then \
+	  echo "installing prometheus, victoria-metrics and prometheus-alertmanager from Debian"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	    prometheus victoria-metrics prometheus-alertmanager >/dev/null; \
+	fi
+
+unit: $(STAMP) servers
 	$(BIN)/pytest -q
 
 test: lint typecheck unit

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from detector.alerts import AlertBook, AlertState, Transition
+from detector.durations import format_duration
 from detector.evaluate import PreparedSeries
+from detector.explain import describe_series
 from detector.finding import Finding, Kind
 from detector.rule import Rule
 from detector.series import IntArray, Series
@@ -81,6 +83,7 @@ class RuleOutcome:
     series_count: int
     evaluations: int
     error: str | None = None
+    notes: tuple[str, ...] = ()
 
 
 @dataclass
@@ -121,6 +124,29 @@ class _SeriesClock:
         if on_grid and not self.candidates[last]:
             return []
         return self.prepared.evaluate_at(now)
+
+
+def data_quality_note(rule: Rule, series: Series, start: int, end: int) -> str | None:
+    """Why a series could not have produced a finding, in words, or ``None``.
+
+    Silence means little when the data could not speak: an all-NaN series, a constant
+    one, or one shorter than the baseline the rule's window needs.
+    """
+    name = describe_series(series.labels)
+    usable = series.values[np.isfinite(series.values)]
+    if usable.size == 0:
+        return f"{name}: no usable samples (all missing or NaN)"
+    if np.all(usable == usable[0]):
+        return f"{name}: constant at {usable[0]:g}, nothing to detect"
+    finite_times = series.timestamps[np.isfinite(series.values)]
+    span = int(min(end, finite_times[-1]) - finite_times[0])
+    needed = rule.window // 2
+    if span < needed:
+        return (
+            f"{name}: only {format_duration(max(span, 0))} of data; the rule needs at least "
+            f"{format_duration(needed)} (half its {format_duration(rule.window)} window)"
+        )
+    return None
 
 
 @dataclass
@@ -168,6 +194,7 @@ def replay_rule(
         kinds=tuple(rule.detect),
         series_count=len(clocks),
         evaluations=int(times.size),
+        notes=tuple(note for s in series if (note := data_quality_note(rule, s, start, end))),
     )
     ordered = sorted(signals.values(), key=lambda s: (s.rule, s.kind, s.series_fingerprint))
     return ordered, outcome

@@ -70,7 +70,7 @@ FIRING_KEYS = [
     "seasonality",
     "lead_time_seconds",
 ]
-OUTCOME_KEYS = ["rule", "group", "kinds", "series_count", "evaluations", "error"]
+OUTCOME_KEYS = ["rule", "group", "kinds", "series_count", "evaluations", "error", "notes"]
 
 
 def finding(
@@ -325,6 +325,7 @@ def test_json_labels_kind_and_silent_rules(result: ReplayResult) -> None:
         "series_count": 3,
         "evaluations": 170,
         "error": None,
+        "notes": [],
     }
     assert data["silent"][1]["error"] == "source down: refused"
     assert [o["rule"] for o in data["rules"]] == [
@@ -441,8 +442,8 @@ def test_html_has_summary_timeline_and_silence(result: ReplayResult) -> None:
 # --- terminal --------------------------------------------------------------------------
 
 
-def terminal_text(result: ReplayResult) -> str:
-    console = Console(record=True, width=120, file=io.StringIO())
+def terminal_text(result: ReplayResult, width: int = 120) -> str:
+    console = Console(record=True, width=width, file=io.StringIO())
     print_summary(result, console)
     return console.export_text()
 
@@ -450,6 +451,7 @@ def terminal_text(result: ReplayResult) -> str:
 def test_terminal_lists_rules_lead_time_and_silence(result: ReplayResult) -> None:
     text = terminal_text(result)
     assert "Fri 2026-11-20 10:00 UTC" in text.splitlines()[0]
+    assert "2 of 4 rules fired before the incident" in text
     assert "CheckoutLatencyCreep" in text
     assert "ErrorVolume" in text
     assert "3d 4h before" in text
@@ -466,3 +468,14 @@ def test_terminal_prints_label_values_literally() -> None:
     bracketed.signals[2].labels = {"__name__": "latency_p99", "env": "[prod]"}
     text = terminal_text(bracketed)
     assert "[prod]" in text
+
+
+def test_terminal_narrow_console_folds_columns_but_keeps_names_whole(
+    result: ReplayResult,
+) -> None:
+    text = terminal_text(result, width=80)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "CheckoutLatencyCreep (level_shift)" in text
+    assert "ErrorVolume (volume)" in text
+    assert "3d 4h before" in text
+    assert "| Series " not in text and " Kind " not in text

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from detector.durations import format_duration
 from detector.explain import describe_series, when
-from detector.replay import Firing, ReplayResult, Signal
+from detector.replay import Firing, ReplayResult, RuleOutcome, Signal
 
 __all__ = [
     "Summary",
@@ -26,6 +26,7 @@ __all__ = [
     "human_duration",
     "lead_phrase",
     "series_name",
+    "silence_text",
     "summarise",
     "summary_text",
 ]
@@ -197,3 +198,17 @@ def summary_text(
             ),
         ]
     return "".join(parts).rstrip()
+
+
+def silence_text(outcome: RuleOutcome) -> str:
+    """Why a rule was silent, after its name: an error, or what it looked at (and notes)."""
+    if outcome.error:
+        return "could not be replayed: " + " ".join(outcome.error.split())
+    kinds = ", ".join(kind.value for kind in outcome.kinds) or "no detectors"
+    series = "1 series" if outcome.series_count == 1 else f"{outcome.series_count} series"
+    text = f"looked for {kinds} on {series} over {outcome.evaluations} evaluations, never fired"
+    if outcome.series_count == 0:
+        text = "the source returned no series in the window"
+    if outcome.notes:
+        text += " (" + "; ".join(outcome.notes) + ")"
+    return text

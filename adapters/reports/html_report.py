@@ -23,6 +23,7 @@ from adapters.reports import (
     firings_of,
     lead_phrase,
     series_name,
+    silence_text,
     summary_text,
 )
 from detector.explain import when
@@ -219,14 +220,7 @@ def _signal_section(signal: Signal, result: ReplayResult) -> str:
 
 def _silent_item(outcome: RuleOutcome) -> str:
     name = f"{_code(outcome.rule)} (group {_code(outcome.group)})"
-    if outcome.error:
-        return f"<li>{name}: could not be replayed: {escape(outcome.error)}</li>"
-    kinds = ", ".join(kind.value for kind in outcome.kinds) or "no detectors"
-    series = "1 series" if outcome.series_count == 1 else f"{outcome.series_count} series"
-    return (
-        f"<li>{name}: looked for {escape(kinds)} on {series} over "
-        f"{outcome.evaluations} evaluations and never fired.</li>"
-    )
+    return f"<li>{name}: {escape(silence_text(outcome))}.</li>"
 
 
 def render_html(result: ReplayResult, title: str = DEFAULT_TITLE) -> str:

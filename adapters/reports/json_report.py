@@ -95,6 +95,7 @@ def _outcome(outcome: RuleOutcome) -> dict[str, Any]:
         "series_count": int(outcome.series_count),
         "evaluations": int(outcome.evaluations),
         "error": outcome.error,
+        "notes": list(outcome.notes),
     }
 
 

@@ -19,6 +19,7 @@ from adapters.reports import (
     firings_of,
     lead_phrase,
     series_name,
+    silence_text,
     summary_text,
 )
 from detector.explain import when
@@ -86,15 +87,7 @@ def _timeline(result: ReplayResult) -> list[str]:
 
 
 def _silent_line(outcome: RuleOutcome) -> str:
-    name = f"{code(outcome.rule)} (group {code(outcome.group)})"
-    if outcome.error:
-        return f"- {name}: could not be replayed: {' '.join(outcome.error.split())}"
-    kinds = ", ".join(kind.value for kind in outcome.kinds) or "no detectors"
-    series = "1 series" if outcome.series_count == 1 else f"{outcome.series_count} series"
-    return (
-        f"- {name}: looked for {kinds} on {series} over {outcome.evaluations} "
-        "evaluations and never fired."
-    )
+    return f"- {code(outcome.rule)} (group {code(outcome.group)}): {silence_text(outcome)}."
 
 
 def render_markdown(result: ReplayResult) -> str:

@@ -22,6 +22,7 @@ from adapters.reports import (
     human_duration,
     lead_phrase,
     series_name,
+    silence_text,
     summarise,
 )
 from detector.explain import when
@@ -113,14 +114,8 @@ def _table(result: ReplayResult, width: int) -> Table:
 def _silent_line(outcome: RuleOutcome) -> Text:
     line = Text("  • ")
     line.append(outcome.rule, style="cyan")
-    line.append(f" (group {outcome.group})")
-    if outcome.error:
-        line.append(": could not be replayed: ")
-        line.append(outcome.error, style="red")
-        return line
-    kinds = ", ".join(kind.value for kind in outcome.kinds) or "no detectors"
-    series = "1 series" if outcome.series_count == 1 else f"{outcome.series_count} series"
-    line.append(f": {kinds} on {series}, {outcome.evaluations} evaluations, never fired")
+    line.append(f" (group {outcome.group}): ")
+    line.append(silence_text(outcome), style="red" if outcome.error else "")
     return line
 
 
