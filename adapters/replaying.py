@@ -29,6 +29,7 @@ class ScheduledRule:
     rule: Rule
     group: str
     interval: int
+    offset: int = 0
 
 
 def fetch_history(
@@ -77,6 +78,7 @@ def replay_rules(
             series=series,
             start=start,
             end=end,
+            offset=entry.offset,
         )
         log.info(
             "rule replayed",

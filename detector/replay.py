@@ -11,6 +11,7 @@ before the incident; rules that never fired are *silent*.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -25,9 +26,19 @@ from detector.rule import Rule
 from detector.series import IntArray, Series
 
 
-def evaluation_times(start: int, end: int, interval: int) -> IntArray:
-    """Multiples of ``interval`` in ``(start, end]``: the times a daemon evaluates at."""
-    first = (start // interval + 1) * interval
+def group_offset(group: str, interval: int) -> int:
+    """A group's stable phase within its interval, from its name (as Prometheus does).
+
+    Groups with the same interval are spread over it instead of all waking at once, and
+    a restart or a replay lands on the very same evaluation times.
+    """
+    digest = hashlib.sha256(group.encode()).digest()
+    return int.from_bytes(digest[:8], "big") % interval
+
+
+def evaluation_times(start: int, end: int, interval: int, offset: int = 0) -> IntArray:
+    """Times ``k * interval + offset`` in ``(start, end]``: when a daemon evaluates."""
+    first = ((start - offset) // interval + 1) * interval + offset
     return np.arange(first, end + 1, interval, dtype=np.int64)
 
 
@@ -169,14 +180,25 @@ class _OpenFiring:
 
 
 def replay_rule(
-    rule: Rule, *, group: str, interval: int, series: Sequence[Series], start: int, end: int
+    rule: Rule,
+    *,
+    group: str,
+    interval: int,
+    series: Sequence[Series],
+    start: int,
+    end: int,
+    offset: int = 0,
 ) -> tuple[list[Signal], RuleOutcome]:
-    """Replay one rule over ``(start, end]``; ``series`` must hold the history it needs."""
+    """Replay one rule over ``(start, end]``; ``series`` must hold the history it needs.
+
+    ``offset`` is the group's phase (:func:`group_offset`) so replay evaluates at the
+    times the daemon did.
+    """
     clocks = [_SeriesClock(rule, s) for s in series if len(s) > 0]
     book = AlertBook(rule)
     signals: dict[str, Signal] = {}
     open_firings: dict[str, _OpenFiring] = {}
-    times = evaluation_times(start, end, interval)
+    times = evaluation_times(start, end, interval, offset)
     for raw_now in times:
         now = int(raw_now)
         findings = [f for clock in clocks for f in clock.findings_at(now)]

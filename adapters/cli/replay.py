@@ -24,7 +24,7 @@ from adapters.rulefiles import load_rule_files
 from adapters.sources import default_sources
 from adapters.sources.files import CSV_SUFFIXES, JSONL_SUFFIXES, read_series_file
 from detector.finding import Kind
-from detector.replay import ReplayResult
+from detector.replay import ReplayResult, group_offset
 from detector.rule import Rule, Seasonality
 
 DEFAULT_LOOKBACK = 14 * 86400
@@ -75,7 +75,12 @@ def series_file_plan(
 
 def rule_files_plan(paths: list[Path]) -> list[ScheduledRule]:
     return [
-        ScheduledRule(rule=rule, group=group.name, interval=group.interval)
+        ScheduledRule(
+            rule=rule,
+            group=group.name,
+            interval=group.interval,
+            offset=group_offset(group.name, group.interval),
+        )
         for _, rule_file in load_rule_files(paths)
         for group in rule_file.groups
         for rule in group.rules
