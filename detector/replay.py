@@ -36,6 +36,11 @@ def group_offset(group: str, interval: int) -> int:
     return int.from_bytes(digest[:8], "big") % interval
 
 
+def next_evaluation(now: float, interval: int, offset: int) -> int:
+    """The first evaluation time ``k * interval + offset`` strictly after ``now``."""
+    return ((int(now) - offset) // interval + 1) * interval + offset
+
+
 def evaluation_times(start: int, end: int, interval: int, offset: int = 0) -> IntArray:
     """Times ``k * interval + offset`` in ``(start, end]``: when a daemon evaluates."""
     first = ((start - offset) // interval + 1) * interval + offset

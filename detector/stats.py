@@ -139,6 +139,27 @@ def last_change_point(values: FloatArray, penalty: float, min_size: int = 2) -> 
     return inner[-1] if inner else None
 
 
+def segment_z(
+    before: FloatArray, after: FloatArray, *, floor: float, se_factor: float = 1.0
+) -> float:
+    """Difference of segment medians over its standard error (a z score).
+
+    The noise is the robust spread of both segments around their medians; the sample
+    counts are discounted for lag-1 autocorrelation. ``se_factor`` is the standard
+    error of the statistic per unit noise (sqrt(pi/2) for a median of normal noise).
+    """
+    before_mid, after_mid = float(np.median(before)), float(np.median(after))
+    residuals = np.r_[before - before_mid, after - after_mid]
+    sigma = max(robust_sigma(residuals), floor)
+    rho = lag1_autocorrelation(residuals)
+    spread = (
+        sigma
+        * se_factor
+        * math.sqrt(1 / effective_count(before.size, rho) + 1 / effective_count(after.size, rho))
+    )
+    return min(abs(after_mid - before_mid) / spread, 1e6)
+
+
 def step_fit_sse(values: FloatArray, split: int) -> float:
     """Residual sum of squares of a two-level step model split at ``split``."""
     left, right = values[:split], values[split:]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -21,8 +21,8 @@ import numpy.typing as npt
 from detector.features import Features
 from detector.finding import Direction, Finding, Kind
 from detector.rule import Rule, Sensitivity, Watch
-from detector.series import IntArray
-from detector.stats import Buckets, BucketTable, bucket_width
+from detector.series import FloatArray, IntArray
+from detector.stats import Buckets, BucketTable, bucket_width, last_change_point, robust_sigma
 from detector.window import Window, level_stats, recent_steps, rolling_level_stats
 
 BoolArray = npt.NDArray[np.bool_]
@@ -34,6 +34,9 @@ SCORE_THRESHOLD = {Sensitivity.LOW: 8.0, Sensitivity.MEDIUM: 6.0, Sensitivity.HI
 SCREEN_EFFECT = {Sensitivity.LOW: 0.75, Sensitivity.MEDIUM: 0.5, Sensitivity.HIGH: 0.35}
 # The vectorised screen is this much looser than the exact one (floating-point safety).
 SCREEN_MARGIN = 0.98
+# Penalty per change point, in units of bucket noise variance times log(n) (BIC-like,
+# doubled for the autocorrelation a bucketed metric keeps).
+PENALTY_FACTOR = 4.0
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,34 @@ class Context:
             table = BucketTable.build(self.timestamps, values, self.bucket_width, self.step, how)
             self.bucket_tables[key] = table
         return table.window(start, end)
+
+    def finding(self, kind: Kind, window: Window, seasonality: str, **fields: Any) -> Finding:
+        """A finding of this rule and series at this evaluation; ``fields`` say the rest."""
+        return Finding(
+            rule=self.rule.signal,
+            labels=self.labels,
+            kind=kind,
+            detected_at=window.now,
+            seasonality=seasonality,
+            **fields,
+        )
+
+    def recent_change_index(
+        self, buckets: Buckets, window: Window, values: FloatArray, *, floor: float
+    ) -> int:
+        """Bucket index where the most recent change starts, no later than the recent span.
+
+        ruptures finds the last change worth a BIC-like penalty (``PENALTY_FACTOR`` times
+        the bucket noise variance times log n); when it finds none, or one inside the
+        recent span, the recent span itself is taken as the changed segment.
+        """
+        noise = max(robust_sigma(np.diff(values)) / math.sqrt(2), floor)
+        penalty = PENALTY_FACTOR * noise**2 * math.log(values.size)
+        recent_start = int(np.searchsorted(buckets.starts, self.timestamps[window.split]))
+        onset_index = last_change_point(values, penalty)
+        if onset_index is None or onset_index > recent_start:
+            onset_index = min(recent_start, values.size - 2)
+        return onset_index
 
     @property
     def score_threshold(self) -> float:
@@ -152,3 +183,13 @@ def level_candidates(ctx: Context, seasonality: str) -> BoolArray:
         & watched_array(ctx.rule, change)
     )
     return np.asarray(np.nan_to_num(passed, nan=0.0).astype(bool))
+
+
+class LevelScreen:
+    """The screen of kinds that look at the level (``level_shift``, ``trend``)."""
+
+    def screen(self, ctx: Context, window: Window, seasonality: str) -> bool:
+        return level_screen(ctx, window, seasonality)
+
+    def candidates(self, ctx: Context, seasonality: str) -> BoolArray:
+        return level_candidates(ctx, seasonality)

@@ -96,12 +96,11 @@ class ExhaustionDetector:
         onset = int(buckets.starts[0])
         seconds_left = max(0.0, eta_days * DAY)
         relative = relative_change(level_now - before, before)
-        return Finding(
-            rule=ctx.rule.signal,
-            labels=ctx.labels,
-            kind=self.kind,
+        return ctx.finding(
+            self.kind,
+            window,
+            seasonality,
             onset=onset,
-            detected_at=window.now,
             direction=Direction.UP if rising else Direction.DOWN,
             before=before,
             after=level_now,
@@ -109,7 +108,6 @@ class ExhaustionDetector:
             slope_per_day=float(slope),
             time_to_limit=seconds_left,
             score=round(min(score, 1e6), 3),
-            seasonality=seasonality,
             extra={"limit": limit},
             explanation=(
                 f"{explain.describe_series(ctx.labels)} is heading for its limit of "

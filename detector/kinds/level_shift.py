@@ -28,54 +28,32 @@ import numpy as np
 from detector import explain
 from detector.finding import Finding, Kind
 from detector.kinds.base import (
-    BoolArray,
     Context,
+    LevelScreen,
     direction_of,
-    level_candidates,
-    level_screen,
     noise_floor,
     relative_change,
     watched,
 )
-from detector.stats import (
-    effective_count,
-    hinge_fit,
-    lag1_autocorrelation,
-    last_change_point,
-    robust_sigma,
-    step_fit_sse,
-)
+from detector.stats import hinge_fit, segment_z, step_fit_sse
 from detector.window import Window
 
-# Penalty per change point, in units of bucket noise variance times log(n) (BIC-like,
-# doubled for the autocorrelation a bucketed metric keeps).
-PENALTY_FACTOR = 4.0
 # Standard error of a median relative to a mean, for normal noise.
 MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)
 # A line must explain this much less residual than a step before we call it a creep.
 CREEP_SSE_RATIO = 0.8
 
 
-class LevelShiftDetector:
+class LevelShiftDetector(LevelScreen):
     kind = Kind.LEVEL_SHIFT
-
-    def screen(self, ctx: Context, window: Window, seasonality: str) -> bool:
-        return level_screen(ctx, window, seasonality)
-
-    def candidates(self, ctx: Context, seasonality: str) -> BoolArray:
-        return level_candidates(ctx, seasonality)
 
     def confirm(self, ctx: Context, window: Window, seasonality: str) -> Finding | None:
         buckets = ctx.buckets("adjusted", seasonality, window.start, window.end)
         y = buckets.values
         if y.size < 8:
             return None
-        noise = max(robust_sigma(np.diff(y)) / math.sqrt(2), noise_floor(float(np.median(y))))
-        penalty = PENALTY_FACTOR * noise**2 * math.log(y.size)
-        recent_start = int(np.searchsorted(buckets.starts, ctx.timestamps[window.split]))
-        onset_index = last_change_point(y, penalty)
-        if onset_index is None or onset_index > recent_start:
-            onset_index = min(recent_start, y.size - 2)
+        floor = noise_floor(float(np.median(y)))
+        onset_index = ctx.recent_change_index(buckets, window, y, floor=floor)
         before_seg, after_seg = y[:onset_index], y[onset_index:]
         if before_seg.size < 3 or after_seg.size < 2:
             return None
@@ -90,32 +68,22 @@ class LevelShiftDetector:
         creep = hinge_fit(positions, y, min_tail=max(3, after_seg.size // 2))
         if creep is not None and creep.sse < CREEP_SSE_RATIO * step_fit_sse(y, onset_index):
             return None
-        residuals = np.r_[before_seg - before, after_seg - after]
-        sigma = max(robust_sigma(residuals), noise_floor(before))
-        rho = lag1_autocorrelation(residuals)
-        spread = (
-            sigma
-            * MEDIAN_SE_FACTOR
-            * math.sqrt(
-                1 / effective_count(before_seg.size, rho) + 1 / effective_count(after_seg.size, rho)
-            )
+        score = segment_z(
+            before_seg, after_seg, floor=noise_floor(before), se_factor=MEDIAN_SE_FACTOR
         )
-        score = min(abs(change) / spread, 1e6)
         if score < ctx.score_threshold:
             return None
         onset = int(buckets.starts[onset_index])
-        return Finding(
-            rule=ctx.rule.signal,
-            labels=ctx.labels,
-            kind=self.kind,
+        return ctx.finding(
+            self.kind,
+            window,
+            seasonality,
             onset=onset,
-            detected_at=window.now,
             direction=direction_of(change),
             before=before,
             after=after,
             relative_change=relative,
             score=round(score, 3),
-            seasonality=seasonality,
             explanation=explain.level_sentence(
                 ctx.labels,
                 verb_up="rose",

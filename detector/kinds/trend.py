@@ -17,11 +17,9 @@ import statsmodels.api as sm
 from detector import explain
 from detector.finding import Finding, Kind
 from detector.kinds.base import (
-    BoolArray,
     Context,
+    LevelScreen,
     direction_of,
-    level_candidates,
-    level_screen,
     relative_change,
     watched,
 )
@@ -53,14 +51,8 @@ def hac_slope_t(positions: FloatArray, values: FloatArray, onset: float) -> floa
     return t_value if math.isfinite(t_value) else 0.0
 
 
-class TrendDetector:
+class TrendDetector(LevelScreen):
     kind = Kind.TREND
-
-    def screen(self, ctx: Context, window: Window, seasonality: str) -> bool:
-        return level_screen(ctx, window, seasonality)
-
-    def candidates(self, ctx: Context, seasonality: str) -> BoolArray:
-        return level_candidates(ctx, seasonality)
 
     def confirm(self, ctx: Context, window: Window, seasonality: str) -> Finding | None:
         buckets = ctx.buckets("adjusted", seasonality, window.start, window.end)
@@ -92,19 +84,17 @@ class TrendDetector:
             tail = (
                 f", still {'rising' if fit.slope > 0 else 'falling'} {abs(per_day) * 100:.1f}%/day"
             )
-        return Finding(
-            rule=ctx.rule.signal,
-            labels=ctx.labels,
-            kind=self.kind,
+        return ctx.finding(
+            self.kind,
+            window,
+            seasonality,
             onset=onset,
-            detected_at=window.now,
             direction=direction_of(total),
             before=before,
             after=after,
             relative_change=relative,
             slope_per_day=fit.slope,
             score=round(min(score, 1e6), 3),
-            seasonality=seasonality,
             explanation=explain.level_sentence(
                 ctx.labels,
                 verb_up="crept up",

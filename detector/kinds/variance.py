@@ -23,18 +23,12 @@ from detector.kinds.base import (
     watched,
     watched_array,
 )
-from detector.stats import (
-    effective_count,
-    lag1_autocorrelation,
-    last_change_point,
-    robust_sigma,
-)
+from detector.stats import segment_z
 from detector.window import Window, level_stats, rolling_level_stats
 
 MIN_RATIO_CHANGE = 0.5
 # median(|x_t - x_{t-1}|) of white noise is 0.954 sigma.
 JITTER_TO_SIGMA = 1.0 / 0.954
-PENALTY_FACTOR = 4.0
 
 
 def _threshold(ctx: Context) -> float:
@@ -77,42 +71,30 @@ class VarianceDetector:
         scale = float(np.median(buckets.values))
         tiny = max(1e-12, 1e-3 * scale)
         y = np.log(buckets.values + tiny)
-        noise = max(robust_sigma(np.diff(y)) / math.sqrt(2), 1e-6)
-        recent_start = int(np.searchsorted(buckets.starts, ctx.timestamps[window.split]))
-        onset_index = last_change_point(y, PENALTY_FACTOR * noise**2 * math.log(y.size))
-        if onset_index is None or onset_index > recent_start:
-            onset_index = min(recent_start, y.size - 2)
+        onset_index = ctx.recent_change_index(buckets, window, y, floor=1e-6)
         before_seg, after_seg = y[:onset_index], y[onset_index:]
         if before_seg.size < 3 or after_seg.size < 2:
             return None
         log_ratio = float(np.median(after_seg) - np.median(before_seg))
         if not watched(ctx.rule, log_ratio) or abs(log_ratio) < _threshold(ctx):
             return None
-        residuals = np.r_[before_seg - np.median(before_seg), after_seg - np.median(after_seg)]
-        sigma = max(robust_sigma(residuals), 1e-6)
-        rho = lag1_autocorrelation(residuals)
-        spread = sigma * math.sqrt(
-            1 / effective_count(before_seg.size, rho) + 1 / effective_count(after_seg.size, rho)
-        )
-        score = min(abs(log_ratio) / spread, 1e6)
+        score = segment_z(before_seg, after_seg, floor=1e-6)
         if score < ctx.score_threshold:
             return None
         before = float(np.exp(np.median(before_seg)) - tiny) * JITTER_TO_SIGMA
         after = float(np.exp(np.median(after_seg)) - tiny) * JITTER_TO_SIGMA
         relative = math.expm1(log_ratio)
         onset = int(buckets.starts[onset_index])
-        return Finding(
-            rule=ctx.rule.signal,
-            labels=ctx.labels,
-            kind=self.kind,
+        return ctx.finding(
+            self.kind,
+            window,
+            seasonality,
             onset=onset,
-            detected_at=window.now,
             direction=direction_of(log_ratio),
             before=before,
             after=after,
             relative_change=relative,
             score=round(score, 3),
-            seasonality=seasonality,
             explanation=(
                 f"{explain.describe_series(ctx.labels)} became "
                 f"{'noisier' if log_ratio > 0 else 'steadier'}: typical jitter "

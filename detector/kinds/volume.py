@@ -25,12 +25,10 @@ from detector.kinds.base import (
     watched_array,
 )
 from detector.series import FloatArray
-from detector.stats import last_change_point, robust_sigma
 from detector.window import Window, enough_data
 
 # The screen wants at least this rough Poisson z before the full test runs.
 SCREEN_Z = 2.0
-PENALTY_FACTOR = 4.0
 
 
 def _rates(
@@ -100,11 +98,8 @@ class VolumeDetector:
         y = buckets.values
         if y.size < 8:
             return None
-        noise = max(robust_sigma(np.diff(y)) / math.sqrt(2), 1e-9 * max(1.0, float(np.mean(y))))
-        recent_start = int(np.searchsorted(buckets.starts, ctx.timestamps[window.split]))
-        onset_index = last_change_point(y, PENALTY_FACTOR * noise**2 * math.log(y.size))
-        if onset_index is None or onset_index > recent_start:
-            onset_index = min(recent_start, y.size - 2)
+        floor = 1e-9 * max(1.0, float(np.mean(y)))
+        onset_index = ctx.recent_change_index(buckets, window, y, floor=floor)
         onset = int(buckets.starts[onset_index])
         ts = ctx.timestamps[window.start : window.end]
         window_values = values[window.start : window.end]
@@ -129,18 +124,16 @@ class VolumeDetector:
         if score < ctx.score_threshold:
             return None
         per_step = f" per {explain.format_step(ctx.step)}"
-        return Finding(
-            rule=ctx.rule.signal,
-            labels=ctx.labels,
-            kind=self.kind,
+        return ctx.finding(
+            self.kind,
+            window,
+            seasonality,
             onset=onset,
-            detected_at=window.now,
             direction=direction_of(change),
             before=before,
             after=after,
             relative_change=relative,
             score=round(score, 3),
-            seasonality=seasonality,
             explanation=(
                 f"{explain.describe_series(ctx.labels)} volume "
                 f"{'rose' if change > 0 else 'fell'} {explain.percent(relative)} "
