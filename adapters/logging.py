@@ -24,6 +24,11 @@ def configure_logging(level: str = "warning", json: bool | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
+
+
+def _stderr_logger(*args: object) -> structlog.PrintLogger:
+    """A logger on the *current* ``sys.stderr`` (it may be swapped, e.g. under a test runner)."""
+    return structlog.PrintLogger(file=sys.stderr)

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 import structlog
 
 from adapters.errors import InputError, SourceUnavailable
+from adapters.ledger import Ledger
 from adapters.sources.base import Source
+from detector.alerts import AlertState
 from detector.evaluate import required_history
-from detector.replay import ReplayResult, RuleOutcome, Signal, replay_rule
+from detector.replay import Notice, ReplayResult, RuleOutcome, Signal, replay_rule
 from detector.rule import Rule
-from detector.series import Series
+from detector.series import Series, fingerprint
 
 log = structlog.get_logger("graysignal.replay")
 
@@ -99,3 +101,29 @@ def replay_rules(
         outcomes=outcomes,
         series=series_by_fingerprint,
     )
+
+
+def attach_notices(result: ReplayResult, ledger: Ledger, tolerance: int) -> None:
+    """Record, per replayed firing, who the daemon actually told at the time.
+
+    A daemon firing counts for a replayed firing when it started within ``tolerance``
+    seconds before it or at any time while it lasted (the daemon may have run with
+    other data or a different ``for``). Only successful deliveries count: an attempt
+    that failed told nobody.
+    """
+    notices: dict[tuple[str, int], list[Notice]] = {}
+    for signal in result.signals:
+        alert = fingerprint(signal.alert_labels)
+        for firing in signal.firings:
+            end = firing.end if firing.end is not None else result.end
+            told: list[Notice] = []
+            for record in ledger.transitions_for(alert, start=firing.start - tolerance, end=end):
+                if record.to is not AlertState.FIRING:
+                    continue
+                told.extend(
+                    Notice(notifier=d.notifier, at=d.at)
+                    for d in ledger.deliveries_for(record.id)
+                    if d.ok
+                )
+            notices[(alert, firing.start)] = told
+    result.notices = notices

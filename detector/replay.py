@@ -23,7 +23,7 @@ from detector.evaluate import PreparedSeries
 from detector.explain import describe_series
 from detector.finding import Finding, Kind
 from detector.rule import Rule
-from detector.series import IntArray, Series
+from detector.series import IntArray, Series, fingerprint
 
 
 def group_offset(group: str, interval: int) -> int:
@@ -102,14 +102,33 @@ class RuleOutcome:
     notes: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class Notice:
+    """Someone was told: a notifier delivered this alert's firing at ``at``."""
+
+    notifier: str
+    at: int
+
+
 @dataclass
 class ReplayResult:
+    """What replay saw. ``notices`` is filled only when a daemon's ledger was consulted:
+    then a firing with no notice is one "we could have known" but were not told of.
+    """
+
     start: int
     end: int
     incident: int
     signals: list[Signal]
     outcomes: list[RuleOutcome]
     series: dict[str, Series] = field(default_factory=dict)
+    notices: dict[tuple[str, int], list[Notice]] | None = None
+
+    def told(self, signal: Signal, firing: Firing) -> list[Notice] | None:
+        """Deliveries of this firing at the time, or ``None`` when no ledger was read."""
+        if self.notices is None:
+            return None
+        return self.notices.get((fingerprint(signal.alert_labels), firing.start), [])
 
     @property
     def silent(self) -> list[RuleOutcome]:

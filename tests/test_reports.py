@@ -69,6 +69,7 @@ FIRING_KEYS = [
     "time_to_limit_seconds",
     "seasonality",
     "lead_time_seconds",
+    "told",
 ]
 OUTCOME_KEYS = ["rule", "group", "kinds", "series_count", "evaluations", "error", "notes"]
 

@@ -7,6 +7,7 @@ import typer
 from adapters.cli.check import check_command
 from adapters.cli.demo import demo_command
 from adapters.cli.replay import replay_command
+from adapters.cli.run import run_command
 
 app = typer.Typer(
     name="graysignal",
@@ -21,6 +22,7 @@ app.command("check", help="Validate rule files; print file:line: message per pro
 app.command("replay", help="Re-run rules over the window before an incident, causally.")(
     replay_command
 )
+app.command("run", help="Run the daemon: evaluate rules, send alerts, serve /metrics.")(run_command)
 app.command("demo", help="Replay a bundled real incident and write an HTML report.")(demo_command)
 
 

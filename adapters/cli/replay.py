@@ -14,8 +14,9 @@ from rich.console import Console
 
 from adapters.cli.options import duration_option, time_option
 from adapters.errors import InputError, SourceUnavailable
+from adapters.ledger import Ledger
 from adapters.logging import configure_logging
-from adapters.replaying import ScheduledRule, fetch_history, replay_rules
+from adapters.replaying import ScheduledRule, attach_notices, fetch_history, replay_rules
 from adapters.reports.html_report import render_html
 from adapters.reports.json_report import render_json
 from adapters.reports.markdown_report import render_markdown
@@ -151,6 +152,10 @@ def replay_command(
     window: Annotated[
         str | None, typer.Option(help="Series-file mode: analysis window, e.g. 7d.")
     ] = None,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(help="A daemon's ledger: say which firings were actually delivered."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
 ) -> None:
     configure_logging(log_level)
@@ -175,6 +180,11 @@ def replay_command(
             incident = latest_sample(plan) if incident is None else incident
             start = incident - (lookback_seconds or DEFAULT_LOOKBACK)
         result = replay_rules(plan, default_sources(), start=start, end=incident, incident=incident)
+        if ledger is not None:
+            if not ledger.is_file():
+                raise InputError.at(str(ledger), "no such ledger file")
+            with Ledger.open(ledger) as opened:
+                attach_notices(result, opened, tolerance=max(e.interval for e in plan))
     except InputError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)

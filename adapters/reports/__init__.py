@@ -29,6 +29,7 @@ __all__ = [
     "silence_text",
     "summarise",
     "summary_text",
+    "told_text",
 ]
 
 _UNIT_BOUNDARY = re.compile(r"(?<=[a-z])(?=\d)")
@@ -96,7 +97,25 @@ def firing_note(signal: Signal, result: ReplayResult) -> str:
         parts.append(f"fired {len(firings)} times")
     if firings and firings[-1].end is None:
         parts.append("still firing at the end of the window")
+    if firings:
+        told = told_text(result, signal, firings[0])
+        if told:
+            parts.append(told)
     return "; ".join(parts)
+
+
+def told_text(result: ReplayResult, signal: Signal, firing: Firing) -> str | None:
+    """ "we were told (by whom, when)" or "we could have known"; None without a ledger."""
+    notices = result.told(signal, firing)
+    if notices is None:
+        return None
+    if not notices:
+        return "we could have known: the daemon never delivered it"
+    first: dict[str, int] = {}
+    for notice in notices:
+        first.setdefault(notice.notifier, notice.at)
+    who = ", ".join(f"{name} at {when(at)}" for name, at in sorted(first.items()))
+    return f"we were told: {who}"
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 
 from adapters.reports import fired_signals, firings_of
 from adapters.timeparse import format_rfc3339
-from detector.replay import Firing, ReplayResult, RuleOutcome, Signal
+from detector.replay import Firing, Notice, ReplayResult, RuleOutcome, Signal
 
 SCHEMA_VERSION = 1
 
@@ -46,7 +46,7 @@ def _labels(labels: Mapping[str, str]) -> dict[str, str]:
     return {str(k): str(v) for k, v in labels.items()}
 
 
-def _firing(firing: Firing, incident: int) -> dict[str, Any]:
+def _firing(firing: Firing, signal: Signal, result: ReplayResult) -> dict[str, Any]:
     """One firing, described by the finding that made the alert fire.
 
     ``peak_score`` is the only field taken from later in the firing: the strongest
@@ -67,11 +67,20 @@ def _firing(firing: Firing, incident: int) -> dict[str, Any]:
         "slope_per_day": _finite(finding.slope_per_day),
         "time_to_limit_seconds": _finite(finding.time_to_limit),
         "seasonality": finding.seasonality,
-        "lead_time_seconds": int(incident) - int(firing.start),
+        "lead_time_seconds": int(result.incident) - int(firing.start),
+        "told": _told(result.told(signal, firing)),
     }
 
 
-def _signal(signal: Signal, incident: int) -> dict[str, Any]:
+def _told(notices: list[Notice] | None) -> list[dict[str, str]] | None:
+    """Deliveries at the time (from the daemon's ledger); null when none was consulted."""
+    if notices is None:
+        return None
+    return [{"notifier": n.notifier, "at": str(_time(n.at))} for n in notices]
+
+
+def _signal(signal: Signal, result: ReplayResult) -> dict[str, Any]:
+    incident = result.incident
     firings = firings_of(signal)
     first = firings[0] if firings else None
     return {
@@ -80,7 +89,7 @@ def _signal(signal: Signal, incident: int) -> dict[str, Any]:
         "series": _labels(signal.labels),
         "alert_labels": _labels(signal.alert_labels),
         "kind": signal.kind.value,
-        "firings": [_firing(f, incident) for f in firings],
+        "firings": [_firing(f, signal, result) for f in firings],
         "first_firing": None if first is None else _time(first.start),
         "onset": None if first is None else _time(first.onset),
         "lead_time_seconds": None if first is None else int(incident) - int(first.start),
@@ -113,7 +122,7 @@ def replay_to_dict(result: ReplayResult) -> dict[str, Any]:
             "to": _time(result.end),
             "incident": _time(result.incident),
         },
-        "signals": [_signal(s, result.incident) for s in fired_signals(result)],
+        "signals": [_signal(s, result) for s in fired_signals(result)],
         "silent": [_outcome(o) for o in result.silent],
         "rules": [_outcome(o) for o in result.outcomes],
     }

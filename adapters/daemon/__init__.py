@@ -1,0 +1,1 @@
+"""``graysignal run``: the long-running evaluator, modelled on Prometheus's rule manager."""

@@ -1,0 +1,67 @@
+"""The daemon's own metrics, so it can be watched like any other service."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+
+class DaemonMetrics:
+    """Every metric in one private registry (tests create as many daemons as they like)."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.evaluations = Counter(
+            "graysignal_rule_evaluations", "Rule evaluations.", ["group", "rule"], registry=r
+        )
+        self.failures = Counter(
+            "graysignal_rule_evaluation_failures",
+            "Rule evaluations that failed (source down, query error).",
+            ["group", "rule"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "graysignal_group_evaluation_duration_seconds",
+            "Time to evaluate one group once.",
+            ["group"],
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120),
+            registry=r,
+        )
+        self.missed = Counter(
+            "graysignal_group_missed_iterations",
+            "Evaluations skipped because the previous one overran the interval.",
+            ["group"],
+            registry=r,
+        )
+        self.last_success = Gauge(
+            "graysignal_group_last_success_timestamp_seconds",
+            "When the group last completed a cycle with no failed rule.",
+            ["group"],
+            registry=r,
+        )
+        self.active_findings = Gauge(
+            "graysignal_active_findings",
+            "Findings in the latest evaluations.",
+            ["kind"],
+            registry=r,
+        )
+        self.alerts = Gauge("graysignal_alerts", "Alerts by state.", ["state"], registry=r)
+        self.source_up = Gauge(
+            "graysignal_source_up",
+            "1 if the rule's source answered at its last evaluation, else 0.",
+            ["group", "rule", "source"],
+            registry=r,
+        )
+        self.outbox_depth = Gauge(
+            "graysignal_outbox_depth", "Notifications waiting for delivery.", registry=r
+        )
+        self.reload_success = Gauge(
+            "graysignal_config_last_reload_successful",
+            "1 if the last rule reload succeeded.",
+            registry=r,
+        )
+        self.reload_time = Gauge(
+            "graysignal_config_last_reload_success_timestamp_seconds",
+            "When rules were last loaded successfully.",
+            registry=r,
+        )

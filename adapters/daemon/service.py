@@ -1,0 +1,282 @@
+"""The running daemon: one thread per rule group, delivery, probes, signals.
+
+Modelled on Prometheus's rule manager: each group has its own loop at its interval with
+a stable phase (no drift, no thundering herd), a group never overlaps itself, and a slow
+or failing group cannot stall the others. SIGHUP reloads rules (a bad file is rejected
+with its location and the last good rules keep running); SIGTERM lets in-flight cycles
+finish, flushes the outbox and exits 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import FrameType
+
+import structlog
+
+from adapters.daemon.engine import Engine
+from adapters.daemon.http import OpsServer
+from adapters.daemon.metrics import DaemonMetrics
+from adapters.daemon.settings import DaemonSettings
+from adapters.errors import InputError
+from adapters.ledger import Ledger
+from adapters.notify import (
+    AlertmanagerNotifier,
+    Notifier,
+    SlackNotifier,
+    StdoutNotifier,
+    WebhookNotifier,
+    alertmanager_notifiers,
+)
+from adapters.notify.dispatcher import Dispatcher
+from adapters.rulefiles import load_rule_files
+from adapters.sources import default_sources
+from adapters.sources.base import Source
+from adapters.timeparse import format_rfc3339
+from detector.replay import next_evaluation
+
+log = structlog.get_logger("graysignal.daemon")
+
+DELIVERY_TICK = 1.0
+NOTIFY_TIMEOUT = 5.0
+REPLAY_LOOKBACK = "14d"
+
+
+class WallClock:
+    """Real time; tests substitute their own clock with the same two methods."""
+
+    def now(self) -> float:
+        return time.time()
+
+    def sleep_until(self, moment: float, stop: threading.Event) -> bool:
+        """Sleep until ``moment``; False if ``stop`` was set first."""
+        return not stop.wait(max(0.0, moment - self.now()))
+
+
+def build_notifiers(settings: DaemonSettings) -> dict[str, Notifier]:
+    """Notifiers by name; each call is bounded well inside the shutdown flush deadline."""
+    timeout = min(NOTIFY_TIMEOUT, settings.flush_timeout / 2)
+    notifiers: dict[str, Notifier] = dict(
+        alertmanager_notifiers(settings.alertmanager_urls, timeout=timeout)
+    )
+    if settings.webhook_url is not None:
+        webhook = WebhookNotifier(settings.webhook_url, timeout=timeout)
+        notifiers[webhook.name] = webhook
+    if settings.slack_webhook_url is not None:
+        slack = SlackNotifier(settings.slack_webhook_url, timeout=timeout)
+        notifiers[slack.name] = slack
+    if settings.stdout_notifications:
+        stdout = StdoutNotifier()
+        notifiers[stdout.name] = stdout
+    return notifiers
+
+
+@dataclass
+class _Generation:
+    """The group threads started by one (re)load; stopped together at the next."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    threads: list[threading.Thread] = field(default_factory=list)
+
+
+class Service:
+    """Composition root of the daemon: wires settings to sources, ledger and notifiers."""
+
+    def __init__(
+        self,
+        settings: DaemonSettings,
+        *,
+        sources: Mapping[str, Source] | None = None,
+        notifiers: Mapping[str, Notifier] | None = None,
+        clock: WallClock | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock or WallClock()
+        self.metrics = DaemonMetrics()
+        self.ledger = Ledger.open(settings.ledger)
+        self.notifiers = dict(build_notifiers(settings) if notifiers is None else notifiers)
+        self.dispatcher = Dispatcher(self.ledger, self.notifiers)
+        rules_hint = " ".join(str(p) for p in settings.rules)
+        self.engine = Engine(
+            sources=default_sources() if sources is None else sources,
+            ledger=self.ledger,
+            notifier_names=list(self.notifiers),
+            resend_interval=settings.resend_interval,
+            replay_hint=lambda at: (
+                f"graysignal replay {rules_hint} --at {format_rfc3339(at)} "
+                f"--lookback {REPLAY_LOOKBACK}"
+            ),
+            metrics=self.metrics,
+            shard=settings.shard_index,
+        )
+        self.loaded = False
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._reload_requested = False
+        self._generation = _Generation()
+        self._delivery: threading.Thread | None = None
+
+    # -- rules -------------------------------------------------------------------------
+
+    def reload(self) -> bool:
+        """Load rule files; on any problem keep the current rules and say where."""
+        try:
+            files = load_rule_files(self.settings.rules)
+        except InputError as exc:
+            for problem in exc.problems:
+                log.error("rule file rejected; keeping the last good rules", problem=str(problem))
+            self.metrics.reload_success.set(0)
+            return False
+        self.engine.load(files)
+        self.loaded = True
+        self.metrics.reload_success.set(1)
+        self.metrics.reload_time.set(time.time())
+        groups = self.engine.groups()
+        log.info(
+            "rules loaded",
+            groups=len(groups),
+            rules=sum(len(g.rules) for g in groups),
+            notifiers=sorted(self.notifiers),
+        )
+        return True
+
+    # -- one-shot ----------------------------------------------------------------------
+
+    def run_once(self) -> int:
+        """Evaluate every group once at the current time, deliver, exit (cron, tests)."""
+        if not self.reload():
+            return 1
+        now = int(self.clock.now())
+        failed = 0
+        for group in self.engine.groups():
+            failed += len(self.engine.run_group(group.name, now).failed)
+        self.dispatcher.flush(float(self.settings.flush_timeout), self.clock)
+        self.metrics.outbox_depth.set(self.ledger.outbox_depth())
+        self.ledger.close()
+        return 1 if failed else 0
+
+    # -- long-running ------------------------------------------------------------------
+
+    def run_forever(self) -> int:
+        """Run until SIGTERM/SIGINT; reload on SIGHUP. Returns the process exit code."""
+        if not self.reload():
+            return 1
+        ops = OpsServer(
+            self.settings.listen_address,
+            self.metrics.registry,
+            healthy=self._healthy,
+            ready=lambda: self.loaded and not self._stop.is_set(),
+        )
+        ops.start()
+        log.info("listening", address=f"{self.settings.listen_address}", port=ops.port)
+        self._install_signal_handlers()
+        self._start_groups()
+        self._delivery = threading.Thread(target=self._delivery_loop, name="delivery", daemon=True)
+        self._delivery.start()
+        while not self._stop.is_set():
+            self._wake.wait(1.0)
+            self._wake.clear()
+            if self._reload_requested:
+                self._reload_requested = False
+                self._restart_groups()
+        log.info("shutting down: finishing in-flight cycles")
+        self._stop_groups()
+        if self._delivery is not None:
+            self._delivery.join()
+        delivered = self.dispatcher.flush(float(self.settings.flush_timeout), self.clock)
+        self.metrics.outbox_depth.set(self.ledger.outbox_depth())
+        log.info("stopped", outbox_flushed=delivered, outbox_depth=self.ledger.outbox_depth())
+        ops.stop()
+        self.ledger.close()
+        return 0
+
+    def request_stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+        self._wake.set()
+
+    def _install_signal_handlers(self) -> None:
+        def on_term(signum: int, frame: FrameType | None) -> None:
+            self.request_stop()
+
+        def on_hup(signum: int, frame: FrameType | None) -> None:
+            self.request_reload()
+
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGINT, on_term)
+        signal.signal(signal.SIGHUP, on_hup)
+
+    def _healthy(self) -> bool:
+        threads = [*self._generation.threads, *([self._delivery] if self._delivery else [])]
+        return all(t.is_alive() for t in threads) or self._stop.is_set()
+
+    def _start_groups(self) -> None:
+        generation = _Generation()
+        for group in self.engine.groups():
+            thread = threading.Thread(
+                target=self._group_loop,
+                args=(group.name, generation.stop),
+                name=f"group:{group.name}",
+                daemon=True,
+            )
+            generation.threads.append(thread)
+        self._generation = generation
+        for thread in generation.threads:
+            thread.start()
+
+    def _stop_groups(self) -> None:
+        self._generation.stop.set()
+        for thread in self._generation.threads:
+            thread.join()
+
+    def _restart_groups(self) -> None:
+        """SIGHUP: groups finish their cycle, rules reload (or stay), groups restart."""
+        self._stop_groups()
+        self.reload()
+        self._start_groups()
+
+    def _group_loop(self, name: str, stop: threading.Event) -> None:
+        while not stop.is_set() and not self._stop.is_set():
+            group = self.engine.group(name)
+            if group is None:
+                return
+            due = next_evaluation(self.clock.now(), group.interval, group.offset)
+            if not self.clock.sleep_until(due, stop) or self._stop.is_set():
+                return
+            self.engine.run_group(name, due)
+            overrun = self.clock.now() - due
+            if overrun > group.interval:
+                missed = int(overrun // group.interval)
+                self.metrics.missed.labels(group=name).inc(missed)
+                log.warning("group overran its interval", group=name, missed=missed)
+
+    def _delivery_loop(self) -> None:
+        next_resend = self.clock.now()
+        while not self._stop.wait(DELIVERY_TICK):
+            now = self.clock.now()
+            try:
+                self.dispatcher.deliver_due(int(now))
+                self.metrics.outbox_depth.set(self.ledger.outbox_depth())
+            except Exception:  # e.g. a full disk: keep trying, the outbox keeps the work
+                log.exception("delivery round failed")
+            if now >= next_resend:
+                self._resend(int(now))
+                next_resend = now + self.settings.resend_interval
+
+    def _resend(self, now: int) -> None:
+        payloads = self.engine.firing_payloads(now)
+        if not payloads:
+            return
+        for notifier in self.notifiers.values():
+            if isinstance(notifier, AlertmanagerNotifier):
+                try:
+                    notifier.resend(payloads)
+                except Exception as exc:  # best effort: the outbox carries the transitions
+                    log.warning("re-send failed", notifier=notifier.name, error=str(exc))

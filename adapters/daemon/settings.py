@@ -1,0 +1,108 @@
+"""Daemon configuration: flags over ``GRAYSIGNAL_*`` environment over a YAML file.
+
+Every field is documented in README.md ("Running the daemon"). Secrets are ``SecretStr``
+and print as ``**********``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from detector.rule import PositiveDuration
+
+DEFAULT_PORT = 9786
+
+
+class DaemonSettings(BaseSettings):
+    """What ``graysignal run`` needs besides the rule files themselves."""
+
+    model_config = SettingsConfigDict(env_prefix="GRAYSIGNAL_", extra="forbid")
+
+    rules: Annotated[list[Path], NoDecode] = Field(
+        default_factory=lambda: [Path("rules")],
+        description="rule files or directories (comma-separated in the environment)",
+    )
+    ledger: Path = Field(default=Path("graysignal.db"), description="SQLite ledger file")
+    listen_address: str = Field(
+        default=f"127.0.0.1:{DEFAULT_PORT}", description="host:port for /metrics, /healthz"
+    )
+    alertmanager_urls: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Alertmanager base URLs; each gets every alert"
+    )
+    resend_interval: PositiveDuration = Field(
+        default=60, description="how often firing alerts are re-sent to Alertmanager"
+    )
+    webhook_url: SecretStr | None = Field(default=None, description="generic JSON webhook")
+    slack_webhook_url: SecretStr | None = Field(default=None, description="Slack webhook")
+    stdout_notifications: bool = Field(default=False, description="print alerts as JSON")
+    shard: str | None = Field(default=None, description="i/N: evaluate only this shard")
+    flush_timeout: PositiveDuration = Field(
+        default=10, description="seconds to keep delivering at shutdown"
+    )
+    log_level: str = "info"
+    log_format: Literal["json", "console"] = "json"
+
+    @field_validator("rules", "alertmanager_urls", mode="before")
+    @classmethod
+    def _comma_separated(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("shard")
+    @classmethod
+    def _shard_form(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_shard(value)
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+    @property
+    def shard_index(self) -> tuple[int, int] | None:
+        return None if self.shard is None else parse_shard(self.shard)
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"1/3"`` -> ``(1, 3)``; shards are numbered from 0 like StatefulSet ordinals."""
+    try:
+        index_text, count_text = text.split("/")
+        index, count = int(index_text), int(count_text)
+    except ValueError as exc:
+        raise ValueError(f"shard {text!r} must look like i/N, e.g. 0/2") from exc
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard {text!r}: need 0 <= i < N")
+    return index, count
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> DaemonSettings:
+    """Settings from flags (``overrides``), then the environment, then ``config_file``."""
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    if config_file is None:
+        return DaemonSettings(**flags)
+
+    class FromFile(DaemonSettings):
+        model_config = SettingsConfigDict(
+            env_prefix="GRAYSIGNAL_", extra="forbid", yaml_file=config_file
+        )
+
+    return FromFile(**flags)
