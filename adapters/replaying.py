@@ -18,7 +18,7 @@ from adapters.sources.base import Source
 from detector.alerts import AlertState
 from detector.evaluate import required_history
 from detector.replay import Notice, ReplayResult, RuleOutcome, Signal, replay_rule
-from detector.rule import Rule
+from detector.rule import DEFAULT_STEP, Rule
 from detector.series import Series, fingerprint
 
 log = structlog.get_logger("graysignal.replay")
@@ -41,7 +41,7 @@ def fetch_history(
     source = sources.get(entry.rule.source)
     if source is None:
         raise SourceUnavailable(f"unknown source '{entry.rule.source}'")
-    step = entry.rule.step or entry.interval
+    step = entry.rule.step or DEFAULT_STEP
     return source.fetch(entry.rule, start - required_history(entry.rule, step), end)
 
 

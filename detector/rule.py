@@ -84,6 +84,9 @@ def _yaml_bool_as_text(value: Any) -> Any:
     return value
 
 
+DEFAULT_STEP = 60
+"""Step for sources with no natural one (Prometheus, Loki, logs) when a rule sets none."""
+
 _SIGNAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 

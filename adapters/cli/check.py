@@ -4,18 +4,33 @@ Meant for CI and pre-commit: problems go to stderr as ``file:line: message`` (th
 format editors and CI annotators already parse) with exit code 1; a clean run prints
 one summary line per file to stdout and exits 0. It never prints a traceback for bad
 input, since the user's next step is to edit a file, not to debug graysignal.
+
+``--probe`` goes one step further, for a deploy pipeline that can reach the servers:
+a valid file can still point at a server that is down, a tenant without data or a query
+that Prometheus rejects, and it is better to learn that before the daemon runs it.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from adapters.errors import InputError
+from adapters.errors import InputError, SourceUnavailable
+from adapters.logging import configure_logging
 from adapters.rulefiles import load_rule_files
-from detector.rule import RuleFile
+from adapters.sources import default_sources
+from adapters.sources.base import Source
+from adapters.sources.http import rule_step
+from detector.durations import format_duration
+from detector.rule import Rule, RuleFile
+
+FILE_SOURCES = ("file", "logfile")
+ALL_TIME = (-(2**62), 2**62)
 
 
 def check_command(
@@ -27,6 +42,17 @@ def check_command(
             show_default=False,
         ),
     ],
+    probe: Annotated[
+        bool,
+        typer.Option(
+            "--probe",
+            help="After a clean check, run each rule's query once over its last window "
+            "and report series count, step and errors; exit 1 if any probe fails.",
+        ),
+    ] = False,
+    log_level: Annotated[
+        str, typer.Option(help="--probe: log level for retries and failures (stderr).")
+    ] = "warning",
 ) -> None:
     """Check rule files for errors and report each one as file:line: message."""
     try:
@@ -35,11 +61,72 @@ def check_command(
         for problem in error.problems:
             typer.echo(str(problem), err=True)
         raise typer.Exit(1) from None
-    # Hook for a later `--probe` option: here every file is valid, so that step would
-    # fetch a short window for each rule from its source and report unreachable servers
-    # or empty queries in the same `file:line: message` form.
     for path, rule_file in loaded:
         typer.echo(f"{path}: {_summary(rule_file)} OK")
+    if probe:
+        configure_logging(log_level)
+        results = probe_rules(loaded, default_sources(), now=int(time.time()))
+        for result in results:
+            typer.echo(result.line(), err=not result.ok)
+        if not all(result.ok for result in results):
+            raise typer.Exit(1)
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """One rule's probe: how many series its query returned at which step, or why not."""
+
+    path: Path
+    rule: Rule
+    series: int
+    step: int | None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    def line(self) -> str:
+        head = f"{self.path}: probe {self.rule.signal}: source {self.rule.source}"
+        if self.error is not None:
+            return f"{head}: error: {self.error}"
+        step = format_duration(self.step) if self.step is not None else "-"
+        text = f"{head}: {_count(self.series, 'series', 'series')} at step {step}"
+        if self.series == 0:
+            what = "the file" if self.rule.source in FILE_SOURCES else "the last window"
+            text += f" (warning: the query matched nothing in {what})"
+        return text
+
+
+def probe_rules(
+    loaded: Sequence[tuple[Path, RuleFile]], sources: Mapping[str, Source], *, now: int
+) -> list[ProbeResult]:
+    """Fetch each rule once: server rules over ``(now - window, now]`` at their step,
+    file rules over the whole file (an export has no "now")."""
+    results: list[ProbeResult] = []
+    for path, rule_file in loaded:
+        for group in rule_file.groups:
+            for rule in group.rules:
+                results.append(_probe(path, rule, sources, now))
+    return results
+
+
+def _probe(path: Path, rule: Rule, sources: Mapping[str, Source], now: int) -> ProbeResult:
+    source = sources.get(rule.source)
+    if source is None:
+        return ProbeResult(path, rule, 0, None, f"unknown source '{rule.source}'")
+    if rule.source in FILE_SOURCES:
+        start, end = ALL_TIME
+        expected_step = rule.step
+    else:
+        start, end = now - rule.window, now
+        expected_step = rule_step(rule.step)
+    try:
+        series = source.fetch(rule, start, end)
+    except (SourceUnavailable, InputError) as exc:
+        return ProbeResult(path, rule, 0, expected_step, str(exc))
+    step = series[0].step if series else expected_step
+    return ProbeResult(path, rule, len(series), step)
 
 
 def _summary(rule_file: RuleFile) -> str:
@@ -48,5 +135,5 @@ def _summary(rule_file: RuleFile) -> str:
     return f"{_count(rules, 'rule')} in {_count(groups, 'group')}"
 
 
-def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+def _count(n: int, noun: str, plural: str | None = None) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"

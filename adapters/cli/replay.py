@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import time
+from collections.abc import Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -23,6 +24,7 @@ from adapters.reports.markdown_report import render_markdown
 from adapters.reports.terminal_report import print_summary
 from adapters.rulefiles import load_rule_files
 from adapters.sources import default_sources
+from adapters.sources.base import Source
 from adapters.sources.files import CSV_SUFFIXES, JSONL_SUFFIXES, read_series_file
 from detector.finding import Kind
 from detector.replay import ReplayResult, group_offset
@@ -88,9 +90,8 @@ def rule_files_plan(paths: list[Path]) -> list[ScheduledRule]:
     ]
 
 
-def latest_sample(plan: list[ScheduledRule]) -> int:
+def latest_sample(plan: list[ScheduledRule], sources: Mapping[str, Source]) -> int:
     """End of the data for file-backed rules; the current time when a server is involved."""
-    sources = default_sources()
     latest = 0
     for entry in plan:
         if entry.rule.source not in ("file", "logfile"):
@@ -159,6 +160,7 @@ def replay_command(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
 ) -> None:
     configure_logging(log_level)
+    sources = default_sources()
     try:
         incident = time_option(at, "--at")
         lookback_seconds = duration_option(lookback, "--lookback")
@@ -177,9 +179,9 @@ def replay_command(
                     str(paths[0]), "give either rule files or a single series file, not both"
                 )
             plan = rule_files_plan(paths)
-            incident = latest_sample(plan) if incident is None else incident
+            incident = latest_sample(plan, sources) if incident is None else incident
             start = incident - (lookback_seconds or DEFAULT_LOOKBACK)
-        result = replay_rules(plan, default_sources(), start=start, end=incident, incident=incident)
+        result = replay_rules(plan, sources, start=start, end=incident, incident=incident)
         if ledger is not None:
             if not ledger.is_file():
                 raise InputError.at(str(ledger), "no such ledger file")

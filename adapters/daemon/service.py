@@ -34,7 +34,7 @@ from adapters.notify import (
 )
 from adapters.notify.dispatcher import Dispatcher
 from adapters.rulefiles import load_rule_files
-from adapters.sources import default_sources
+from adapters.sources import default_sources, with_incremental_fetch
 from adapters.sources.base import Source
 from adapters.timeparse import format_rfc3339
 from detector.replay import next_evaluation
@@ -102,7 +102,7 @@ class Service:
         self.dispatcher = Dispatcher(self.ledger, self.notifiers)
         rules_hint = " ".join(str(p) for p in settings.rules)
         self.engine = Engine(
-            sources=default_sources() if sources is None else sources,
+            sources=with_incremental_fetch(default_sources()) if sources is None else sources,
             ledger=self.ledger,
             notifier_names=list(self.notifiers),
             resend_interval=settings.resend_interval,

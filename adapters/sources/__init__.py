@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
-from adapters.errors import SourceUnavailable
+import structlog
+
+from adapters.errors import InputError, SourceUnavailable
 from adapters.sources.base import Source
 from adapters.sources.files import FileSource
+from adapters.sources.incremental import IncrementalFetcher
 from adapters.sources.logs import LogFileSource
+from adapters.sources.loki import LokiSource
+from adapters.sources.prometheus import PrometheusSource
 from detector.rule import Rule
 from detector.series import Series
+
+log = structlog.get_logger("graysignal.sources")
 
 
 class NotConfigured:
@@ -24,17 +31,58 @@ class NotConfigured:
         self.reason = reason
 
     def fetch(self, rule: Rule, start: int, end: int) -> list[Series]:
-        raise SourceUnavailable(f"source '{self.name}' is not available: {self.reason}")
+        raise SourceUnavailable(
+            f"rule {rule.signal}: source '{self.name}' is not available: {self.reason}"
+        )
 
 
 def default_sources() -> Mapping[str, Source]:
-    """The sources wired into every command."""
+    """The sources wired into every command, configured from the environment now.
+
+    A server source whose ``GRAYSIGNAL_<SERVER>_*`` variables are invalid becomes a
+    :class:`NotConfigured` whose error names each bad variable: the rules that use it
+    fail with that message (and ``check --probe`` shows it), while rules on other
+    sources run, as the design asks of a source that is down.
+    """
     return {
         "file": FileSource(),
         "logfile": LogFileSource(),
-        "prometheus": NotConfigured("prometheus", "the Prometheus source is not built yet"),
-        "loki": NotConfigured("loki", "the Loki source is not built yet"),
+        "prometheus": _configured("prometheus", PrometheusSource),
+        "loki": _configured("loki", LokiSource),
     }
 
 
-__all__ = ["FileSource", "LogFileSource", "NotConfigured", "Source", "default_sources"]
+SERVER_SOURCES = ("prometheus", "loki")
+
+
+def with_incremental_fetch(sources: Mapping[str, Source]) -> dict[str, Source]:
+    """``sources`` with each server source wrapped in an :class:`IncrementalFetcher`,
+    for the daemon: each cycle then fetches only the new samples. Files are re-read
+    only when they change already (and replay reads each rule once), so they stay as
+    they are."""
+    return {
+        name: IncrementalFetcher(source) if name in SERVER_SOURCES else source
+        for name, source in sources.items()
+    }
+
+
+def _configured(name: str, build: Callable[[], Source]) -> Source:
+    try:
+        return build()
+    except InputError as exc:
+        reason = "; ".join(str(p) for p in exc.problems)
+        log.warning("source not configured", source=name, error=reason)
+        return NotConfigured(name, f"invalid settings: {reason}")
+
+
+__all__ = [
+    "FileSource",
+    "IncrementalFetcher",
+    "LogFileSource",
+    "LokiSource",
+    "NotConfigured",
+    "PrometheusSource",
+    "Source",
+    "default_sources",
+    "with_incremental_fetch",
+]

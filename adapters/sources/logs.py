@@ -24,10 +24,9 @@ import numpy as np
 from adapters.errors import InputError
 from adapters.sources.files import MAX_PROBLEMS, MAX_SLOTS, FileCache, ProblemList, window
 from adapters.timeparse import TimestampError, parse_timestamps
-from detector.rule import LogOptions, Rule
+from detector.rule import DEFAULT_STEP, LogOptions, Rule
 from detector.series import Series
 
-DEFAULT_STEP = 60
 """Seconds per slot when a ``logfile`` rule sets no ``step``."""
 
 LEVEL_ALIASES = {"WARNING": "WARN", "ERR": "ERROR"}
