@@ -132,6 +132,19 @@ def recent_heartbeat(now: int) -> Dataset:
     )
 
 
+def recent_shift(now: int) -> Dataset:
+    """Eight days of 5-minute samples ending 5 minutes before ``now``, 30% higher for the
+    last 8 hours: a gray signal a daemon running *now* must report (daemon e2e tests)."""
+    end = now - now % 300 - 300
+    timestamps = end - 300 * np.arange(8 * 288 - 1, -1, -1, dtype=np.int64)
+    values = 100 + np.random.default_rng(8).normal(0, 2, timestamps.size)
+    values[-96:] += 30
+    return Dataset(
+        {"__name__": "checkout_p99_ms", "service": "checkout", "env": "e2e"},
+        Series({}, timestamps, values, 300),
+    )
+
+
 @dataclass
 class Datasets:
     ec2_latency: Dataset
@@ -139,9 +152,17 @@ class Datasets:
     checkout: Dataset
     fleet: list[Dataset]
     heartbeat: Dataset
+    shift_now: Dataset
 
     def all(self) -> list[Dataset]:
-        return [self.ec2_latency, self.jumps_up, self.checkout, *self.fleet, self.heartbeat]
+        return [
+            self.ec2_latency,
+            self.jumps_up,
+            self.checkout,
+            *self.fleet,
+            self.heartbeat,
+            self.shift_now,
+        ]
 
 
 def build_datasets(now: int) -> Datasets:
@@ -153,6 +174,7 @@ def build_datasets(now: int) -> Datasets:
         checkout=generated_latency(),
         fleet=fleet(),
         heartbeat=recent_heartbeat(now),
+        shift_now=recent_shift(now),
     )
 
 

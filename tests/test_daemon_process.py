@@ -7,28 +7,21 @@ or to a loopback webhook receiver standing in for a generic JSON webhook endpoin
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 from tests.alertmanager_server import (
     Reply,
-    free_port,
     recording_server,
     running_alertmanager,
     wait_until,
 )
+from tests.daemon_helpers import daemon, metric, status_of
 
 STEP = 300
-GRAYSIGNAL = str(Path(sys.executable).with_name("graysignal"))
 
 
 def write_live_series(path: Path, *, shifted: bool) -> None:
@@ -55,60 +48,6 @@ def write_rules(directory: Path) -> Path:
         "        labels: {severity: warning}\n"
     )
     return rules
-
-
-@contextmanager
-def daemon(
-    directory: Path, *args: str, env: dict[str, str] | None = None
-) -> Iterator[tuple[subprocess.Popen[str], str]]:
-    """Start ``graysignal run``; yield the process and its base URL; always stop it."""
-    port = free_port()
-    log = (directory / "daemon.log").open("a")
-    process = subprocess.Popen(
-        [
-            GRAYSIGNAL,
-            "run",
-            "--rules",
-            str(directory / "rules.yaml"),
-            "--ledger",
-            str(directory / "ledger.db"),
-            "--listen-address",
-            f"127.0.0.1:{port}",
-            *args,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={
-            **os.environ,
-            "GRAYSIGNAL_RESEND_INTERVAL": "2s",
-            "GRAYSIGNAL_FLUSH_TIMEOUT": "5s",
-            **(env or {}),
-        },
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: _get(f"{base}/readyz") == 200, timeout=30)
-        yield process, base
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
-        log.close()
-
-
-def _get(url: str) -> int | None:
-    try:
-        return httpx.get(url, timeout=2).status_code
-    except httpx.HTTPError:
-        return None
-
-
-def metric(base: str, name: str) -> float | None:
-    for line in httpx.get(f"{base}/metrics", timeout=5).text.splitlines():
-        if line.startswith(name) and not line.startswith("#"):
-            return float(line.rsplit(" ", 1)[1])
-    return None
 
 
 def test_slow_shift_reaches_alertmanager_and_resolves_when_data_recovers(tmp_path: Path) -> None:
@@ -147,7 +86,7 @@ def test_sighup_with_a_broken_file_keeps_the_last_good_rules(tmp_path: Path) -> 
         wait_until(lambda: metric(base, "graysignal_config_last_reload_successful") == 0)
         evaluated = metric(base, "graysignal_rule_evaluations_total") or 0
         wait_until(lambda: (metric(base, "graysignal_rule_evaluations_total") or 0) > evaluated)
-        assert _get(f"{base}/healthz") == 200
+        assert status_of(f"{base}/healthz") == 200
     log = (tmp_path / "daemon.log").read_text()
     assert "rules.yaml:8" in log and "keeping the last good rules" in log
 
