@@ -16,8 +16,8 @@ demo: $(STAMP)
 	$(BIN)/graysignal demo --report graysignal-demo.html
 
 lint: $(STAMP)
-	$(BIN)/ruff check detector adapters tests benchmarks
-	$(BIN)/ruff format --check detector adapters tests benchmarks
+	$(BIN)/ruff check detector adapters tests benchmarks deploy
+	$(BIN)/ruff format --check detector adapters tests benchmarks deploy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -42,3 +42,14 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache graysignal-demo.html
+
+# A gray signal end to end in minutes: Prometheus, Alertmanager, graysignal and a slowly
+# degrading demo service as background processes on 127.0.0.1 (README, "Deploy").
+# Ports and state directory: PLAYGROUND_*_PORT, PLAYGROUND_DIR (run.py --help).
+.PHONY: playground playground-stop
+playground: $(STAMP) servers
+	$(BIN)/python deploy/playground/run.py start
+
+# Needs nothing but a Python: it must work even after `make clean`.
+playground-stop:
+	$(or $(wildcard $(BIN)/python),$(PYTHON)) deploy/playground/run.py stop

@@ -1,0 +1,292 @@
+"""Throughput and memory: how much detection costs, measured the way it is used.
+
+Four measurements, each in a fresh process (``spawn``) so that its peak resident set
+size (``resource.getrusage(RUSAGE_SELF).ru_maxrss``: the operating system's high-water
+mark of resident memory, numpy buffers included) belongs to that measurement alone. The
+process's current RSS when the work starts (``/proc/self/statm``, after the imports) is
+reported next to it, so the difference is what the work added; note that the import
+phase itself leaves a high-water mark a little above its current RSS.
+
+* **Replay of one series**: 14 days at a 1-minute step, evaluated every minute (20,160
+  evaluations) by :func:`detector.replay.replay_rule` with the default rule, on a
+  series with a daily pattern and noise (``clean``) and on the same series with a slow
+  creep in its last three days (``creep``, which keeps the detectors' confirmation
+  stage busy for days).
+* **Screening stage**: :meth:`PreparedSeries.prepare` + :meth:`candidate_mask` on the
+  same 14-day series: the vectorised part that every replay pays for every sample.
+* **Daemon cycle**: one ``evaluate(rule, series, now)`` per series at one ``now``, for
+  1,000 and 10,000 series of 14 days at 1 minute (a default Prometheus keeps 15 days;
+  the rule's 7-day window and daily seasonal profile fit in it). Series are generated
+  one at a time inside the worker (seeded; one in ten creeping) and only the
+  ``evaluate`` calls are timed. Work is split over the worker processes; samples per
+  second per core divide the samples read by the CPU seconds of the ``evaluate`` calls.
+* **Naive re-segmentation** (what DESIGN.md section 4 rules out): ruptures
+  ``Pelt(model="l2")`` with default ``jump=5`` and a BIC-like penalty
+  ``2 sigma^2 log n`` (sigma from the median absolute first difference), re-run on the
+  trailing 7-day window (10,080 points) at each step. It runs over a short stretch of
+  steps at the end of the creeping series only, and the per-step time is extrapolated
+  to the 20,160 steps of the replay; both are measured in the same run, so the ratio
+  holds on a noisy machine.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import resource
+import time
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+import ruptures as rpt
+
+from detector.evaluate import PreparedSeries, evaluate
+from detector.replay import replay_rule
+from detector.rule import Rule
+from detector.series import FloatArray, Series
+from detector.testing import EPOCH, daily_pattern
+
+STEP = 60
+DAY = 86400
+REPLAY_DAYS = 14
+WINDOW = 7 * DAY
+CREEP_DAYS = 3
+CREEP_PER_DAY = 0.05
+"""The creep: +5% of the level per day over the last three days."""
+LEVEL = 100.0
+AMPLITUDE = 20.0
+NOISE = 2.0
+
+T = TypeVar("T")
+
+
+def default_rule() -> Rule:
+    return Rule.model_validate({"signal": "Throughput", "source": "file", "path": "bench.csv"})
+
+
+def make_series(seed: int, *, days: int = REPLAY_DAYS, creep: bool = False) -> Series:
+    """A 1-minute series with a daily pattern and noise; ``creep`` adds the slow creep."""
+    n = days * DAY // STEP
+    rng = np.random.default_rng(seed)
+    level = LEVEL * (0.5 + rng.random())
+    values = level + (level / LEVEL) * daily_pattern(n, STEP, AMPLITUDE)
+    values = values + rng.normal(0.0, NOISE * level / LEVEL, n)
+    if creep:
+        start = n - CREEP_DAYS * DAY // STEP
+        elapsed_days = np.arange(n - start) * STEP / DAY
+        values[start:] += level * CREEP_PER_DAY * elapsed_days
+    timestamps = EPOCH + STEP * np.arange(n, dtype=np.int64)
+    return Series({"series": str(seed)}, timestamps, values, STEP)
+
+
+def peak_rss_mb() -> float:
+    """Peak resident set size of this process so far, in MiB (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def current_rss_mb() -> float:
+    """Resident set size right now, in MiB (``/proc/self/statm``; NaN where there is none)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return math.nan
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1024.0**2
+
+
+def _isolated(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    """Run ``fn(*args)`` in a fresh spawned process; add its RSS at start and at peak."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        return pool.submit(_measured, fn, *args).result()
+
+
+def _measured(fn: Callable[..., dict[str, Any]], *args: Any) -> dict[str, Any]:
+    before = current_rss_mb()
+    out = fn(*args)
+    out["rss_start_mb"] = before
+    out["rss_peak_mb"] = peak_rss_mb()
+    return out
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def replay_stage(creep: bool) -> dict[str, Any]:
+    """Causal replay of one 14-day series at every minute."""
+    series = make_series(7, creep=creep)
+    rule = default_rule()
+    started = time.perf_counter()
+    cpu = time.process_time()
+    signals, outcome = replay_rule(
+        rule,
+        group="bench",
+        interval=STEP,
+        series=[series],
+        start=series.start - STEP,
+        end=series.end,
+    )
+    cpu = time.process_time() - cpu
+    seconds = time.perf_counter() - started
+    firings = [
+        {"kind": s.kind.value, "start_day": (f.start - series.start) / DAY}
+        for s in signals
+        for f in s.firings
+    ]
+    return {
+        "series": "creep" if creep else "clean",
+        "samples": len(series),
+        "evaluations": outcome.evaluations,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "samples_per_second": len(series) / seconds,
+        "firings": firings,
+    }
+
+
+def screen_stage(creep: bool) -> dict[str, Any]:
+    """``PreparedSeries.prepare`` + ``candidate_mask`` on the 14-day series (best of 3)."""
+    series = make_series(7, creep=creep)
+    rule = default_rule()
+    times = []
+    candidates = 0
+    for _ in range(3):
+        started = time.perf_counter()
+        prepared = PreparedSeries.prepare(rule, series)
+        candidates = int(prepared.candidate_mask().sum())
+        times.append(time.perf_counter() - started)
+    best = min(times)
+    return {
+        "series": "creep" if creep else "clean",
+        "samples": len(series),
+        "seconds": best,
+        "samples_per_second": len(series) / best,
+        "candidates": candidates,
+    }
+
+
+def _cycle_worker(seeds: range) -> dict[str, Any]:
+    rss_start = current_rss_mb()
+    rule = default_rule()
+    wall = cpu = 0.0
+    samples = findings = 0
+    for seed in seeds:
+        series = make_series(seed, creep=seed % 10 == 0)
+        started, started_cpu = time.perf_counter(), time.process_time()
+        found = evaluate(rule, series, series.end)
+        wall += time.perf_counter() - started
+        cpu += time.process_time() - started_cpu
+        samples += len(series)
+        findings += len(found)
+    return {
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "samples": samples,
+        "findings": findings,
+        "rss_start_mb": rss_start,
+        "rss_peak_mb": peak_rss_mb(),
+    }
+
+
+def cycle_stage(n_series: int, processes: int) -> dict[str, Any]:
+    """One daemon-style cycle: ``evaluate`` once per series, split over processes."""
+    chunks = [range(i, n_series, processes) for i in range(processes)]
+    with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn")) as pool:
+        parts = list(pool.map(_cycle_worker, chunks))
+    samples = sum(p["samples"] for p in parts)
+    cpu = sum(p["cpu_seconds"] for p in parts)
+    wall = max(p["seconds"] for p in parts)
+    return {
+        "series": n_series,
+        "processes": processes,
+        "samples": samples,
+        "seconds": wall,
+        "cpu_seconds": cpu,
+        "ms_per_series": 1000.0 * cpu / n_series,
+        "samples_per_second_per_core": samples / cpu if cpu > 0 else math.nan,
+        "series_per_second": n_series / wall if wall > 0 else math.nan,
+        "findings": sum(p["findings"] for p in parts),
+        "rss_start_mb": max(p["rss_start_mb"] for p in parts),
+        "rss_peak_mb": max(p["rss_peak_mb"] for p in parts),
+    }
+
+
+def bic_penalty(values: FloatArray) -> float:
+    """``2 sigma^2 log n`` with sigma from the median absolute first difference."""
+    sigma = 1.4826 * float(np.median(np.abs(np.diff(values)))) / math.sqrt(2.0)
+    return 2.0 * max(sigma, 1e-9) ** 2 * math.log(values.size)
+
+
+def pelt_stage(steps: int) -> dict[str, Any]:
+    """Naive Pelt(l2) on the trailing 7-day window at each of the last ``steps`` steps."""
+    series = make_series(7, creep=True)
+    window = WINDOW // STEP
+    per_step = []
+    last: list[int] = []
+    for k in range(steps):
+        end = len(series) - steps + k + 1
+        part = series.values[end - window : end]
+        started = time.perf_counter()
+        last = rpt.Pelt(model="l2").fit(part).predict(pen=bic_penalty(part))
+        per_step.append(time.perf_counter() - started)
+    mean = float(np.mean(per_step))
+    evaluations = len(series)
+    return {
+        "steps_run": steps,
+        "window_samples": window,
+        "seconds_per_step": mean,
+        "extrapolated_seconds": mean * evaluations,
+        "evaluations": evaluations,
+        "breakpoints_last_step": len(last) - 1,
+    }
+
+
+# --------------------------------------------------------------------------- all
+
+
+@dataclass(frozen=True)
+class ThroughputPlan:
+    """What to measure: the cycle sizes and how many naive Pelt steps to time."""
+
+    cycle_sizes: tuple[int, ...] = (1_000, 10_000)
+    pelt_steps: int = 60
+    processes: int = 2
+
+    @classmethod
+    def quick(cls, processes: int) -> ThroughputPlan:
+        return cls(cycle_sizes=(1_000,), pelt_steps=10, processes=processes)
+
+
+def run(plan: ThroughputPlan, log: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Every measurement of the plan; a JSON-ready dictionary."""
+    single_threaded_children()
+    out: dict[str, Any] = {"plan": asdict(plan), "rss_method": "getrusage ru_maxrss"}
+    out["replay"] = []
+    out["screen"] = []
+    for creep in (False, True):
+        log(f"replay, {'creep' if creep else 'clean'} series")
+        out["replay"].append(_isolated(replay_stage, creep))
+        out["screen"].append(_isolated(screen_stage, creep))
+    out["cycle"] = []
+    for size in plan.cycle_sizes:
+        log(f"daemon cycle, {size:,} series")
+        out["cycle"].append(cycle_stage(size, plan.processes))
+    log(f"naive Pelt, {plan.pelt_steps} steps")
+    pelt = _isolated(pelt_stage, plan.pelt_steps)
+    creep_replay = next(r for r in out["replay"] if r["series"] == "creep")
+    pelt["speedup_vs_replay"] = pelt["extrapolated_seconds"] / creep_replay["seconds"]
+    out["pelt"] = pelt
+    return out
+
+
+def single_threaded_children() -> None:
+    """Processes started from now on keep numerical libraries to one thread each.
+
+    Cores are counted explicitly (one worker process per core), so a BLAS thread pool
+    must not quietly use the other core and inflate the per-core rates.
+    """
+    for name in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
