@@ -29,7 +29,7 @@ PARTS = ("nab", "leadtime", "throughput")
 DEFAULT_SEED = 20_240_601
 FULL_SCENARIOS = 210
 QUICK_SCENARIOS = 20
-TABLE_WIDTH = 150
+TABLE_WIDTH = 160
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 
 
@@ -70,7 +70,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         out = Console(width=TABLE_WIDTH)
     started = time.perf_counter()
     doc: dict[str, Any] = {
-        "command": "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv),
+        "command": (
+            "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
+        ).strip(),
         "quick": args.quick,
         "started_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": report.machine(),

@@ -7,7 +7,7 @@ outside NAB's labelled anomaly windows (:data:`GAUGE_BASES`: EC2/RDS CPU; and
 :data:`COUNT_BASES`: per-5-minute tweet counts, the shape of log volume). The first six
 days are history: detectors may read them, nobody is judged on them. Alerts are
 counted from day six (``eval_start``). Into the remaining four days a slow degradation
-is injected at a random ``onset`` (12 to 36 hours after ``eval_start``):
+is injected at a random ``onset`` (12 to 24 hours after ``eval_start``):
 
 * ``ramp``: a straight line up;
 * ``step_creep``: a step of 40% of the distance to the SLO line, then a creep;
@@ -17,7 +17,7 @@ is injected at a random ``onset`` (12 to 36 hours after ``eval_start``):
 * ``counts`` (on count series): extra events, Poisson with a rate proportional to the
   series' own activity and growing linearly, so the daily shape is kept.
 
-Their size is set so that they reach the **SLO line** about ``D`` (12 to 48 hours,
+Their size is set so that they reach the **SLO line** about ``D`` (12 to 72 hours,
 drawn per scenario) after onset. The SLO line is on a 1-hour trailing mean of the
 series (the view an SLO is usually written on) and lies 10% of the clean view's
 (max - median) above the clean view's maximum over the whole stretch, so the clean data
@@ -394,7 +394,8 @@ def predict_linear(values: FloatArray, step: int, range_s: int, ahead_s: int) ->
     def rolling_sum(a: FloatArray) -> FloatArray:
         return pd.Series(a).rolling(span, min_periods=1).sum().to_numpy(dtype=np.float64)
 
-    # Positions relative to the current one keep the sums small and exact enough.
+    # Positions are sample indices (at most a few thousand here), so the sums of k and k^2
+    # stay far from float64 rounding trouble.
     s_w = rolling_sum(w)
     s_k = rolling_sum(w * k)
     s_x = rolling_sum(x)
