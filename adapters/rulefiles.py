@@ -20,9 +20,9 @@ import json
 import os
 import re
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -31,7 +31,15 @@ from pydantic_core import ErrorDetails
 from adapters.errors import InputError, Problem
 from detector.rule import LogOptions, Rule, RuleFile, RuleGroup
 
-__all__ = ["RULE_FILE_SUFFIXES", "load_rule_file", "load_rule_files", "rule_file_json_schema"]
+__all__ = [
+    "RULE_FILE_SUFFIXES",
+    "load_rule_file",
+    "load_rule_files",
+    "load_yaml_model",
+    "rule_file_json_schema",
+    "top_level_keys",
+    "yaml_files",
+]
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -49,6 +57,8 @@ _MODEL_AT: dict[tuple[str, ...], type[BaseModel]] = {
 }
 
 Loc = tuple[int | str, ...]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+NodeCheck = Callable[[yaml.Node, str], list[Problem]]
 
 
 def load_rule_file(path: str | Path) -> RuleFile:
@@ -58,26 +68,84 @@ def load_rule_file(path: str | Path) -> RuleFile:
     rule file's directory, so a rule file means the same thing whatever the working
     directory of the process that loads it.
     """
+    rule_file = load_yaml_model(
+        path,
+        RuleFile,
+        top_level="'groups:'",
+        empty="'groups:' with rule groups",
+        checks=(_duplicate_names,),
+        models_at=_MODEL_AT,
+    )
+    return _with_absolute_paths(rule_file, Path(os.path.abspath(path)).parent)
+
+
+def load_yaml_model(
+    path: str | Path,
+    model: type[ModelT],
+    *,
+    top_level: str,
+    empty: str,
+    checks: Sequence[NodeCheck] = (),
+    models_at: Mapping[tuple[str, ...], type[BaseModel]] | None = None,
+) -> ModelT:
+    """Read one YAML file into ``model``; raise :class:`InputError` listing every problem
+    as ``file:line: message``.
+
+    The machinery behind rule files, for any pydantic model with a mapping at the top
+    (incident files use it too), so that every YAML input of graysignal reports its
+    mistakes the same way: duplicate keys, YAML syntax, and each validation error at the
+    line where the offending key was written. ``top_level`` names what the mapping
+    should hold (``"'groups:'"``), ``empty`` what an empty file lacks; ``checks`` are
+    extra node-tree checks run even when validation fails; ``models_at`` maps a path of
+    field names to the model found there, for "did you mean" suggestions.
+    """
     source = str(path)
     text = _read_text(Path(path), source)
     root, data = _parse_yaml(text, source)
     if root is None or data is None:
         line = 1 if root is None else root.start_mark.line + 1
-        raise InputError.at(source, "file is empty: expected 'groups:' with rule groups", line)
+        raise InputError.at(source, f"file is empty: expected {empty}", line)
     if not isinstance(data, dict):
         raise InputError.at(
             source,
-            f"expected a mapping with 'groups:' at the top level, got {_kind_of(data)}",
+            f"expected a mapping with {top_level} at the top level, got {_kind_of(data)}",
             root.start_mark.line + 1,
         )
-    problems = _duplicate_keys(root, source) + _duplicate_names(root, source)
+    problems = _duplicate_keys(root, source)
+    for check in checks:
+        problems += check(root, source)
     try:
-        rule_file = RuleFile.model_validate(data)
+        loaded = model.model_validate(data)
     except ValidationError as exc:
-        problems += _validation_problems(exc, root, source, already=problems)
+        models: Mapping[tuple[str, ...], type[BaseModel]] = (
+            {(): model} if models_at is None else models_at
+        )
+        problems += _validation_problems(exc, root, source, already=problems, models=models)
     if problems:
         raise InputError(sorted(problems, key=_by_line))
-    return _with_absolute_paths(rule_file, Path(os.path.abspath(path)).parent)
+    return loaded
+
+
+def top_level_keys(path: str | Path) -> frozenset[str]:
+    """The keys of a YAML file's top-level mapping; empty when it has none or cannot be
+    read or parsed (the loader that is then chosen reports why, at its line)."""
+    try:
+        _, data = _parse_yaml(_read_text(Path(path), str(path)), str(path))
+    except InputError:
+        return frozenset()
+    if not isinstance(data, dict):
+        return frozenset()
+    return frozenset(str(key) for key in data)
+
+
+def yaml_files(
+    paths: Sequence[str | Path], what: str = "rule files"
+) -> tuple[list[Path], list[Problem]]:
+    """Files and directories as files: a directory becomes its ``*.yaml``/``*.yml`` files
+    (sorted, not recursive), anything else is kept for its loader to judge. Returns the
+    files and the problems met (an unreadable directory, or one holding no ``what``)."""
+    problems: list[Problem] = []
+    return _expand(paths, problems, what), problems
 
 
 def load_rule_files(paths: Sequence[str | Path]) -> list[tuple[Path, RuleFile]]:
@@ -287,12 +355,16 @@ def _duplicate_names(root: yaml.Node, source: str) -> list[Problem]:
 
 
 def _validation_problems(
-    exc: ValidationError, root: yaml.Node, source: str, already: list[Problem]
+    exc: ValidationError,
+    root: yaml.Node,
+    source: str,
+    already: list[Problem],
+    models: Mapping[tuple[str, ...], type[BaseModel]] = _MODEL_AT,
 ) -> list[Problem]:
     problems = []
     for error in exc.errors():
         loc = tuple(error["loc"])
-        message = _describe(error)
+        message = _describe(error, models)
         if not loc and any(message in p.message for p in already):
             continue  # a file-level model check we already reported at its exact line
         if loc and loc[-1] == _KEY_MARKER:
@@ -305,7 +377,9 @@ def _validation_problems(
     return problems
 
 
-def _describe(error: ErrorDetails) -> str:
+def _describe(
+    error: ErrorDetails, models: Mapping[tuple[str, ...], type[BaseModel]] = _MODEL_AT
+) -> str:
     """A message in the user's terms (YAML, field names) rather than pydantic's."""
     kind, loc, value = error["type"], error["loc"], error["input"]
     ctx: dict[str, Any] = error.get("ctx") or {}
@@ -315,7 +389,7 @@ def _describe(error: ErrorDetails) -> str:
     if kind == "missing":
         return f"missing required field '{field}'"
     if kind == "extra_forbidden":
-        return f"unknown field '{field}'{_suggestion(loc)}"
+        return f"unknown field '{field}'{_suggestion(loc, models)}"
     if kind in ("enum", "literal_error"):
         choices = ", ".join(re.findall(r"'([^']*)'", str(ctx.get("expected", ""))))
         what = "detector" if len(loc) >= 2 and loc[-2] == "detect" else field
@@ -339,8 +413,8 @@ def _describe(error: ErrorDetails) -> str:
     return f"{error['msg']}, got {_show(value)}"
 
 
-def _suggestion(loc: Sequence[int | str]) -> str:
-    model = _MODEL_AT.get(tuple(p for p in loc[:-1] if isinstance(p, str)))
+def _suggestion(loc: Sequence[int | str], models: Mapping[tuple[str, ...], type[BaseModel]]) -> str:
+    model = models.get(tuple(p for p in loc[:-1] if isinstance(p, str)))
     if model is None or not loc:
         return ""
     known = [info.alias or name for name, info in model.model_fields.items()]
@@ -395,7 +469,9 @@ def _by_line(problem: Problem) -> tuple[bool, int]:
 # --- files, directories and paths ---------------------------------------------------
 
 
-def _expand(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
+def _expand(
+    paths: Sequence[str | Path], problems: list[Problem], what: str = "rule files"
+) -> list[Path]:
     """Directories become their rule files; anything else is left for the loader to judge."""
     files: list[Path] = []
     for given in paths:
@@ -413,7 +489,7 @@ def _expand(paths: Sequence[str | Path], problems: list[Problem]) -> list[Path]:
             problems.append(Problem(str(given), f"cannot list directory: {exc.strerror or exc}"))
             continue
         if not found:
-            problems.append(Problem(str(given), "directory holds no *.yaml or *.yml rule files"))
+            problems.append(Problem(str(given), f"directory holds no *.yaml or *.yml {what}"))
         files.extend(found)
     return files
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from adapters.cli.backtest import backtest_command
 from adapters.cli.check import check_command
 from adapters.cli.demo import demo_command
 from adapters.cli.replay import replay_command
@@ -22,6 +23,9 @@ app.command("check", help="Validate rule files; print file:line: message per pro
 app.command("replay", help="Re-run rules over the window before an incident, causally.")(
     replay_command
 )
+app.command(
+    "backtest", help="Replay past incidents with today's rules: caught, how early, false alarms."
+)(backtest_command)
 app.command("run", help="Run the daemon: evaluate rules, send alerts, serve /metrics.")(run_command)
 app.command("demo", help="Replay a bundled real incident and write an HTML report.")(demo_command)
 

@@ -1,4 +1,4 @@
-"""``graysignal check``: validate rule files before they are deployed.
+"""``graysignal check``: validate rule files (and incident files) before they are deployed.
 
 Meant for CI and pre-commit: problems go to stderr as ``file:line: message`` (the
 format editors and CI annotators already parse) with exit code 1; a clean run prints
@@ -8,6 +8,10 @@ input, since the user's next step is to edit a file, not to debug graysignal.
 ``--probe`` goes one step further, for a deploy pipeline that can reach the servers:
 a valid file can still point at a server that is down, a tenant without data or a query
 that Prometheus rejects, and it is better to learn that before the daemon runs it.
+
+Incident files (``incidents/*.yaml``, see :mod:`adapters.backtest.library` for how a file
+is recognised as one) are checked against the incident schema in the same pass, so one
+``graysignal check rules/ incidents/`` in CI covers everything a backtest reads.
 """
 
 from __future__ import annotations
@@ -20,13 +24,15 @@ from typing import Annotated
 
 import typer
 
-from adapters.errors import InputError, SourceUnavailable
+from adapters.backtest.library import duplicate_ids, is_incident_file, load_incident_file
+from adapters.errors import InputError, Problem, SourceUnavailable
 from adapters.logging import configure_logging
-from adapters.rulefiles import load_rule_files
+from adapters.rulefiles import load_rule_file, yaml_files
 from adapters.sources import default_sources
 from adapters.sources.base import Source
 from adapters.sources.http import rule_step
 from detector.durations import format_duration
+from detector.incident import Incident
 from detector.rule import Rule, RuleFile
 
 FILE_SOURCES = ("file", "logfile")
@@ -37,7 +43,7 @@ def check_command(
     files: Annotated[
         list[Path],
         typer.Argument(
-            help="Rule files, or directories whose *.yaml/*.yml files are all checked.",
+            help="Rule or incident files, or directories whose *.yaml/*.yml files are all checked.",
             metavar="FILE_OR_DIR",
             show_default=False,
         ),
@@ -54,15 +60,17 @@ def check_command(
         str, typer.Option(help="--probe: log level for retries and failures (stderr).")
     ] = "warning",
 ) -> None:
-    """Check rule files for errors and report each one as file:line: message."""
+    """Check rule and incident files for errors and report each one as file:line: message."""
     try:
-        loaded = load_rule_files(files)
+        loaded, incidents = load_checked_files(files)
     except InputError as error:
         for problem in error.problems:
             typer.echo(str(problem), err=True)
         raise typer.Exit(1) from None
     for path, rule_file in loaded:
         typer.echo(f"{path}: {_summary(rule_file)} OK")
+    for path, incident in incidents:
+        typer.echo(f"{path}: incident {incident.id} ({incident.category.value}) OK")
     if probe:
         configure_logging(log_level)
         results = probe_rules(loaded, default_sources(), now=int(time.time()))
@@ -70,6 +78,33 @@ def check_command(
             typer.echo(result.line(), err=not result.ok)
         if not all(result.ok for result in results):
             raise typer.Exit(1)
+
+
+def load_checked_files(
+    paths: Sequence[Path],
+) -> tuple[list[tuple[Path, RuleFile]], list[tuple[Path, Incident]]]:
+    """Load each file as a rule file or an incident file (in the given order); raise one
+    :class:`InputError` with every problem of every file, duplicate incident ids included."""
+    files, problems = yaml_files(paths, what="rule or incident files")
+    rule_files: list[tuple[Path, RuleFile]] = []
+    incidents: list[tuple[Path, Incident]] = []
+    for file in files:
+        try:
+            if is_incident_file(file):
+                incidents.append((file, load_incident_file(file)))
+            else:
+                rule_files.append((file, load_rule_file(file)))
+        except InputError as error:
+            problems.extend(error.problems)
+    problems += duplicate_ids(incidents)
+    if problems:
+        raise InputError(_in_file_order(problems, files))
+    return rule_files, incidents
+
+
+def _in_file_order(problems: list[Problem], files: Sequence[Path]) -> list[Problem]:
+    order = {str(f): i for i, f in enumerate(files)}
+    return sorted(problems, key=lambda p: order.get(p.source, -1))
 
 
 @dataclass(frozen=True)

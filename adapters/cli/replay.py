@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import sys
 import time
@@ -13,6 +14,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from adapters.backtest.json_report import story_to_dict
+from adapters.backtest.markdown import render_story_markdown
+from adapters.backtest.story import Story, build_story
+from adapters.backtest.terminal import print_story
 from adapters.cli.options import duration_option, time_option
 from adapters.errors import InputError, SourceUnavailable
 from adapters.ledger import Ledger
@@ -104,14 +109,31 @@ def latest_sample(plan: list[ScheduledRule], sources: Mapping[str, Source]) -> i
     return latest or int(time.time())
 
 
-def write_output(result: ReplayResult, fmt: OutputFormat, output: Path | None, title: str) -> None:
+def write_output(
+    result: ReplayResult,
+    fmt: OutputFormat,
+    output: Path | None,
+    title: str,
+    story: Story | None = None,
+) -> None:
+    """Render the replay; ``story`` (``--story``) is appended to the terminal and
+    Markdown reports and added to the JSON as ``story``."""
     if fmt is OutputFormat.TERMINAL:
-        print_summary(result, Console())
+        console = Console()
+        print_summary(result, console)
+        if story is not None:
+            print_story(story, result.incident, console, indent="")
         return
     if fmt is OutputFormat.JSON:
         text = render_json(result)
+        if story is not None:
+            data = json.loads(text)
+            data["story"] = story_to_dict(story)
+            text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     elif fmt is OutputFormat.MD:
         text = render_markdown(result)
+        if story is not None:
+            text += "\n" + "\n".join(render_story_markdown(story, result.incident, level=3))
     else:
         text = render_html(result, title=title)
     if output is None:
@@ -157,6 +179,14 @@ def replay_command(
         Path | None,
         typer.Option(help="A daemon's ledger: say which firings were actually delivered."),
     ] = None,
+    story: Annotated[
+        bool,
+        typer.Option(
+            "--story",
+            help="Add the story: signals by onset, which series moved first, lead-lag "
+            "hints (terminal, md and json).",
+        ),
+    ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
 ) -> None:
     configure_logging(log_level)
@@ -192,4 +222,4 @@ def replay_command(
             typer.echo(str(problem), err=True)
         raise typer.Exit(1) from None
     title = "graysignal replay: " + ", ".join(p.name for p in paths)
-    write_output(result, output_format, output, title)
+    write_output(result, output_format, output, title, build_story(result) if story else None)
