@@ -7,9 +7,9 @@ metrics it really exports and pass ``promtool``; the systemd unit passes
 ``systemd-analyze verify``; the Dockerfile runs as non-root with a health check; and
 every YAML and JSON file parses.
 
-The daemon's probe paths are string literals inside ``OpsServer``'s handler, not
-importable constants, so the paths used in deploy/ are checked against a running
-``OpsServer`` instead: each must answer, and be wired to the right predicate.
+The probe paths used in deploy/ must equal the daemon's own constants
+(``adapters.daemon.http``), and each is checked against a running ``OpsServer`` too:
+it must answer, and be wired to the right predicate.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry
 from typer.testing import CliRunner
 
 from adapters.cli import app
-from adapters.daemon.http import OpsServer
+from adapters.daemon.http import LIVENESS_PATH, METRICS_PATH, READINESS_PATH, OpsServer
 from adapters.daemon.metrics import DaemonMetrics
 from adapters.daemon.settings import DEFAULT_PORT, DaemonSettings, load_settings, parse_shard
 from adapters.settings import LokiSettings, PrometheusSettings
@@ -291,7 +291,11 @@ def test_probe_paths_are_the_ones_the_daemon_serves(
 ) -> None:
     base, state = ops_server
     paths = deploy_probe_paths()
-    assert paths == {"liveness": {"/healthz"}, "readiness": {"/readyz"}, "metrics": {"/metrics"}}
+    assert paths == {
+        "liveness": {LIVENESS_PATH},
+        "readiness": {READINESS_PATH},
+        "metrics": {METRICS_PATH},
+    }
     for group in paths.values():
         for path in group:
             assert httpx.get(base + path).status_code == 200, path

@@ -5,8 +5,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Final
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+METRICS_PATH: Final = "/metrics"
+LIVENESS_PATH: Final = "/healthz"
+"""Fails (503) when an evaluation or delivery loop has died: restart the process."""
+READINESS_PATH: Final = "/readyz"
+"""Fails (503) until rules are loaded and while shutting down: send no traffic."""
 
 
 class OpsServer:
@@ -25,12 +32,12 @@ class OpsServer:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
-                if self.path == "/metrics":
+                if self.path == METRICS_PATH:
                     self._send(200, generate_latest(registry), CONTENT_TYPE_LATEST)
-                elif self.path == "/healthz":
+                elif self.path == LIVENESS_PATH:
                     ok = outer.healthy()
                     self._send(200 if ok else 503, b"ok\n" if ok else b"unhealthy\n")
-                elif self.path == "/readyz":
+                elif self.path == READINESS_PATH:
                     ok = outer.ready()
                     self._send(200 if ok else 503, b"ready\n" if ok else b"not ready\n")
                 else:
