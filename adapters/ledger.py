@@ -49,14 +49,19 @@ from detector.alerts import Alert, AlertState, Transition
 from detector.finding import Direction, Finding, Kind
 from detector.rule import Rule
 from detector.series import fingerprint
+from detector.suppressions import Suppressed, Suppression
 
 __all__ = [
     "MIGRATIONS",
     "SCHEMA_VERSION",
     "DeliveryRecord",
+    "DigestRecord",
+    "KnownAlert",
     "Ledger",
     "LedgerError",
     "OutboxItem",
+    "SilenceRecord",
+    "SuppressedRecord",
     "TransitionRecord",
     "notifies",
 ]
@@ -142,6 +147,111 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
         """,
         "CREATE INDEX deliveries_by_outbox ON deliveries (outbox_id, at)",
     ),
+    # 2: weekly digests (docs/digest.md). A digest is posted once per period and
+    # destination; its delivery goes through the outbox like an alert's, so an outbox row
+    # now belongs to a transition OR a digest. SQLite cannot relax NOT NULL in place, so
+    # the outbox is rebuilt (SQLite's documented procedure; ids, and so the deliveries
+    # that reference them, are kept).
+    (
+        """
+        CREATE TABLE digests (
+            id INTEGER PRIMARY KEY,
+            period TEXT NOT NULL,
+            period_start INTEGER NOT NULL,
+            period_end INTEGER NOT NULL,
+            destination TEXT NOT NULL,
+            revision INTEGER NOT NULL,
+            created_at INTEGER NOT NULL,
+            payload_hash TEXT NOT NULL,
+            summary TEXT NOT NULL,
+            parts INTEGER NOT NULL,
+            parts_posted INTEGER NOT NULL DEFAULT 0,
+            message_ts TEXT,
+            posted_at INTEGER,
+            claimed_until REAL,
+            UNIQUE (period, destination, revision)
+        )
+        """,
+        "CREATE INDEX digests_by_end ON digests (period_end, id)",
+        """
+        CREATE TABLE outbox_v2 (
+            id INTEGER PRIMARY KEY,
+            notifier TEXT NOT NULL,
+            transition_id INTEGER REFERENCES transitions (id),
+            alert_fingerprint TEXT NOT NULL,
+            payload TEXT NOT NULL,
+            created_at INTEGER NOT NULL,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at INTEGER NOT NULL,
+            delivered_at INTEGER,
+            abandoned_at INTEGER,
+            last_error TEXT,
+            digest_id INTEGER REFERENCES digests (id),
+            CHECK ((transition_id IS NULL) <> (digest_id IS NULL)),
+            UNIQUE (notifier, transition_id),
+            UNIQUE (notifier, digest_id)
+        )
+        """,
+        """
+        INSERT INTO outbox_v2 (id, notifier, transition_id, alert_fingerprint, payload,
+            created_at, attempts, next_attempt_at, delivered_at, abandoned_at, last_error)
+        SELECT id, notifier, transition_id, alert_fingerprint, payload, created_at, attempts,
+            next_attempt_at, delivered_at, abandoned_at, last_error FROM outbox
+        """,
+        "DROP TABLE outbox",
+        "ALTER TABLE outbox_v2 RENAME TO outbox",
+        """
+        CREATE INDEX outbox_due ON outbox (next_attempt_at, id)
+        WHERE delivered_at IS NULL AND abandoned_at IS NULL
+        """,
+        """
+        CREATE INDEX outbox_pending_by_alert ON outbox (notifier, alert_fingerprint, id)
+        WHERE delivered_at IS NULL AND abandoned_at IS NULL
+        """,
+        "CREATE INDEX outbox_by_transition ON outbox (transition_id)",
+    ),
+    # 3: feedback (docs/suppressions.md). Which alerts a reviewed suppression covered
+    # (one row per continuous episode), and which Alertmanager silences matched which of
+    # our firing alerts (one row per Alertmanager, silence and alert).
+    (
+        """
+        CREATE TABLE suppressed (
+            id INTEGER PRIMARY KEY,
+            rule_group TEXT NOT NULL,
+            rule TEXT NOT NULL,
+            alert_fingerprint TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            action TEXT NOT NULL,
+            reason TEXT NOT NULL,
+            given_by TEXT,
+            since INTEGER NOT NULL,
+            until INTEGER,
+            entry TEXT NOT NULL,
+            first_seen INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL,
+            finding TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX suppressed_by_alert ON suppressed (alert_fingerprint, last_seen)",
+        """
+        CREATE TABLE silences (
+            id INTEGER PRIMARY KEY,
+            alertmanager TEXT NOT NULL,
+            silence_id TEXT NOT NULL,
+            alert_fingerprint TEXT NOT NULL,
+            labels TEXT NOT NULL,
+            created_by TEXT NOT NULL,
+            comment TEXT NOT NULL,
+            starts_at INTEGER NOT NULL,
+            ends_at INTEGER NOT NULL,
+            first_seen INTEGER NOT NULL,
+            last_seen INTEGER NOT NULL,
+            UNIQUE (alertmanager, silence_id, alert_fingerprint)
+        )
+        """,
+        "CREATE INDEX silences_by_alert ON silences (alert_fingerprint, first_seen)",
+    ),
 )
 SCHEMA_VERSION: Final = len(MIGRATIONS)
 _MEMORY = ":memory:"
@@ -175,17 +285,18 @@ def notifies(transition: Transition) -> bool:
 
 @dataclass(frozen=True)
 class OutboxItem:
-    """One notification waiting for one notifier."""
+    """One notification waiting for one notifier: a transition's, or a digest's."""
 
     id: int
     notifier: str
-    transition_id: int
+    transition_id: int | None
     alert_fingerprint: str
     payload: dict[str, Any]
     created_at: int
     attempts: int
     next_attempt_at: int
     last_error: str | None
+    digest_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +316,34 @@ class TransitionRecord:
 
 
 @dataclass(frozen=True)
+class DigestRecord:
+    """One queued digest (a period, a destination, a revision) and how far its post got.
+
+    ``status`` is ``posted``, ``pending`` (waiting in the outbox, maybe after failed
+    attempts: ``last_error``) or ``abandoned`` (refused, e.g. ``channel_not_found``, or
+    superseded by a ``--force`` revision). ``summary`` is what the next period's digest
+    reads to count consecutive weeks.
+    """
+
+    id: int
+    period: str
+    period_start: int
+    period_end: int
+    destination: str
+    revision: int
+    created_at: int
+    payload_hash: str
+    summary: dict[str, Any]
+    parts: int
+    parts_posted: int
+    message_ts: str | None
+    posted_at: int | None
+    status: str
+    attempts: int
+    last_error: str | None
+
+
+@dataclass(frozen=True)
 class DeliveryRecord:
     """One delivery attempt: who was (or was not) told, when, and why not."""
 
@@ -213,6 +352,59 @@ class DeliveryRecord:
     at: int
     ok: bool
     error: str | None
+
+
+# -- feedback records ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SuppressedRecord:
+    """An episode during which a reviewed suppression kept an alert from firing."""
+
+    group: str
+    rule: str
+    alert_fingerprint: str
+    labels: dict[str, str]
+    kind: Kind
+    action: str
+    reason: str
+    by: str | None
+    since: int
+    until: int | None
+    entry: str
+    first_seen: int
+    last_seen: int
+    finding: Finding
+
+
+@dataclass(frozen=True)
+class SilenceRecord:
+    """An Alertmanager silence seen matching one of our firing alerts."""
+
+    alertmanager: str
+    silence_id: str
+    alert_fingerprint: str
+    labels: dict[str, str]
+    created_by: str
+    comment: str
+    starts_at: int
+    ends_at: int
+    first_seen: int
+    last_seen: int
+
+
+@dataclass(frozen=True)
+class KnownAlert:
+    """An alert the daemon knows: one it holds now, or one that last fired earlier."""
+
+    group: str
+    rule: str
+    alert_fingerprint: str
+    labels: dict[str, str]
+    kind: Kind
+    state: AlertState
+    finding: Finding
+    at: int
 
 
 class Ledger:
@@ -421,6 +613,11 @@ class Ledger:
                 " WHERE id = ?",
                 (at, item_id),
             )
+            db.execute(  # a digest is posted when its outbox item is delivered
+                "UPDATE digests SET posted_at = ?, claimed_until = NULL"
+                " WHERE id = (SELECT digest_id FROM outbox WHERE id = ?)",
+                (at, item_id),
+            )
             _log_attempt(db, item_id, notifier, at=at, error=None)
 
     def mark_failed(
@@ -527,6 +724,382 @@ class Ledger:
             for row in rows
         ]
 
+    # -- digests -----------------------------------------------------------------------
+
+    def queue_digest(
+        self,
+        *,
+        period: str,
+        period_start: int,
+        period_end: int,
+        destination: str,
+        notifier: str,
+        messages: Sequence[Mapping[str, Any]],
+        summary: Mapping[str, Any],
+        payload_hash: str,
+        now: int,
+        force: bool = False,
+    ) -> DigestRecord | None:
+        """Queue a digest for posting, once per period and destination; ``None`` if done.
+
+        A digest already posted or waiting for this period and destination wins and
+        nothing is queued, unless ``force``: then a waiting one is superseded (abandoned,
+        its parts already posted stay posted) and a new revision is queued. An abandoned
+        digest (Slack refused it) never blocks a new one. The digest and its outbox row
+        (``notifier``, one payload holding every message) are written in one transaction.
+        """
+        with self._transaction() as db:
+            live = [r for r in _digest_rows(db, period, destination) if r.status != "abandoned"]
+            if live and not force:
+                return None
+            for record in live:
+                if record.status == "pending":
+                    db.execute(
+                        "UPDATE outbox SET abandoned_at = ?, last_error = ?"
+                        f" WHERE digest_id = ? AND {_PENDING}",
+                        (now, "superseded by a forced revision", record.id),
+                    )
+            row = db.execute(
+                "SELECT COALESCE(MAX(revision), 0) FROM digests"
+                " WHERE period = ? AND destination = ?",
+                (period, destination),
+            ).fetchone()
+            cursor = db.execute(
+                "INSERT INTO digests (period, period_start, period_end, destination, revision,"
+                " created_at, payload_hash, summary, parts) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    period,
+                    period_start,
+                    period_end,
+                    destination,
+                    int(row[0]) + 1,
+                    now,
+                    payload_hash,
+                    _dumps(dict(summary)),
+                    len(messages),
+                ),
+            )
+            digest_id = _row_id(cursor)
+            payload = {
+                "status": "digest",
+                "digest_id": digest_id,
+                "period": period,
+                "destination": destination,
+                "messages": [dict(m) for m in messages],
+            }
+            db.execute(
+                "INSERT INTO outbox (notifier, digest_id, alert_fingerprint, payload, created_at,"
+                " next_attempt_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (notifier, digest_id, f"digest:{destination}", _dumps(payload), now, now),
+            )
+            return _digest_by_id(db, digest_id)
+
+    def digest(self, digest_id: int) -> DigestRecord:
+        """One digest by id (``LedgerError`` if there is none)."""
+        with self._lock:
+            return _digest_by_id(self._db(), digest_id)
+
+    def digests_for(self, period: str, destination: str | None = None) -> list[DigestRecord]:
+        """Every revision queued for ``period`` (and ``destination``), oldest first."""
+        with self._lock:
+            return _digest_rows(self._db(), period, destination)
+
+    def claim_digest(self, digest_id: int, *, now: float, lease: float) -> bool:
+        """Take the right to post ``digest_id`` for ``lease`` seconds; ``False`` if taken.
+
+        Two processes sharing the ledger (the daemon and ``graysignal digest --post``)
+        must not post the same parts: whoever claims first posts, the other retries later.
+        """
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE digests SET claimed_until = ? WHERE id = ?"
+                " AND (claimed_until IS NULL OR claimed_until <= ?) AND posted_at IS NULL",
+                (now + lease, digest_id, now),
+            )
+            return cursor.rowcount == 1
+
+    def release_digest(self, digest_id: int) -> None:
+        """Give up a claim (a failed attempt), so the next attempt need not wait the lease."""
+        with self._transaction() as db:
+            db.execute("UPDATE digests SET claimed_until = NULL WHERE id = ?", (digest_id,))
+
+    def record_digest_part(
+        self, digest_id: int, *, parts_posted: int, message_ts: str | None = None
+    ) -> None:
+        """Slack accepted part ``parts_posted`` (1-based): a restart posts only the rest.
+
+        ``message_ts`` (the first message's, from the Web API) is kept so follow-ups
+        posted after a restart still go into its thread.
+        """
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE digests SET parts_posted = MAX(parts_posted, ?),"
+                " message_ts = COALESCE(message_ts, ?) WHERE id = ?",
+                (parts_posted, message_ts, digest_id),
+            )
+
+    def previous_digest_summary(self, period_start: int) -> dict[str, Any] | None:
+        """The stored summary of the latest digest whose period ended at ``period_start``.
+
+        Any destination will do (the summary depends on the data, not on where it went);
+        abandoned revisions are skipped.
+        """
+        with self._lock:
+            rows = self._db().execute(
+                f"{_DIGEST_SELECT} WHERE d.period_end = ? ORDER BY d.created_at DESC, d.id DESC",
+                (period_start,),
+            )
+            for row in rows:
+                record = _digest_record(row)
+                if record.status != "abandoned":
+                    return record.summary
+        return None
+
+    def transitions_between(self, start: int, end: int) -> list[TransitionRecord]:
+        """Every recorded transition with ``start < at <= end``, in order (the digest)."""
+        with self._lock:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT * FROM transitions WHERE at > ? AND at <= ? ORDER BY at, id",
+                    (start, end),
+                )
+                .fetchall()
+            )
+        return [_transition_record(row) for row in rows]
+
+    # -- feedback: silences and suppressions --------------------------------------------
+
+    def record_suppressed(
+        self,
+        *,
+        group: str,
+        rule: str,
+        now: int,
+        covered: Sequence[tuple[str, Mapping[str, str], Suppressed]],
+        gap: int,
+    ) -> list[tuple[str, Suppression]]:
+        """Record suppressed alerts ``(alert fingerprint, alert labels, suppressed)`` at
+        ``now``; return the ones whose episode starts now (for the "started" log line).
+
+        An episode continues when the same alert was covered by the same entry (action
+        and ``since``) within ``gap`` seconds, so a restart does not split one.
+        """
+        started: list[tuple[str, Suppression]] = []
+        with self._transaction() as db:
+            for alert_fingerprint, labels, item in covered:
+                entry = item.suppression
+                updated = db.execute(
+                    "UPDATE suppressed SET last_seen = ?, finding = ?, until = ?, reason = ?,"
+                    " given_by = ?, entry = ? WHERE id = (SELECT id FROM suppressed"
+                    " WHERE alert_fingerprint = ? AND action = ? AND since = ? AND last_seen >= ?"
+                    " ORDER BY last_seen DESC LIMIT 1)",
+                    (
+                        now,
+                        _dumps(finding_to_json(item.finding)),
+                        entry.until,
+                        entry.reason,
+                        entry.by,
+                        entry.where,
+                        alert_fingerprint,
+                        entry.action.value,
+                        entry.since,
+                        now - gap,
+                    ),
+                ).rowcount
+                if updated:
+                    continue
+                db.execute(
+                    "INSERT INTO suppressed (rule_group, rule, alert_fingerprint, labels, kind,"
+                    " action, reason, given_by, since, until, entry, first_seen, last_seen,"
+                    " finding) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        group,
+                        rule,
+                        alert_fingerprint,
+                        _dumps(dict(labels)),
+                        item.finding.kind.value,
+                        entry.action.value,
+                        entry.reason,
+                        entry.by,
+                        entry.since,
+                        entry.until,
+                        entry.where,
+                        now,
+                        now,
+                        _dumps(finding_to_json(item.finding)),
+                    ),
+                )
+                started.append((alert_fingerprint, entry))
+        return started
+
+    def suppressed_for(
+        self, alert_fingerprint: str, *, start: int, end: int
+    ) -> list[SuppressedRecord]:
+        """Suppression episodes of the alert overlapping ``[start, end]``, oldest first."""
+        with self._lock:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT * FROM suppressed WHERE alert_fingerprint = ? AND first_seen <= ?"
+                    " AND last_seen >= ? ORDER BY first_seen, id",
+                    (alert_fingerprint, end, start),
+                )
+                .fetchall()
+            )
+        return [
+            SuppressedRecord(
+                group=str(row["rule_group"]),
+                rule=str(row["rule"]),
+                alert_fingerprint=str(row["alert_fingerprint"]),
+                labels=dict(json.loads(row["labels"])),
+                kind=Kind(row["kind"]),
+                action=str(row["action"]),
+                reason=str(row["reason"]),
+                by=row["given_by"],
+                since=int(row["since"]),
+                until=None if row["until"] is None else int(row["until"]),
+                entry=str(row["entry"]),
+                first_seen=int(row["first_seen"]),
+                last_seen=int(row["last_seen"]),
+                finding=finding_from_json(json.loads(row["finding"])),
+            )
+            for row in rows
+        ]
+
+    def suppressed_between(self, *, start: int, end: int) -> list[SuppressedRecord]:
+        """Every suppression episode overlapping ``[start, end]`` (a digest's period)."""
+        with self._lock:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT alert_fingerprint FROM suppressed WHERE first_seen <= ?"
+                    " AND last_seen >= ? GROUP BY alert_fingerprint ORDER BY MIN(first_seen)",
+                    (end, start),
+                )
+                .fetchall()
+            )
+        return [
+            record
+            for row in rows
+            for record in self.suppressed_for(str(row[0]), start=start, end=end)
+        ]
+
+    def record_silences(
+        self, *, alertmanager: str, now: int, seen: Sequence[SilenceRecord]
+    ) -> list[SilenceRecord]:
+        """Record silences of one Alertmanager matching our alerts at ``now``; return the
+        (silence, alert) pairs seen for the first time. ``first_seen``/``last_seen`` of
+        ``seen`` are ignored: the ledger keeps the first sighting and moves the last to
+        ``now``.
+        """
+        new: list[SilenceRecord] = []
+        with self._transaction() as db:
+            for record in seen:
+                key = (alertmanager, record.silence_id, record.alert_fingerprint)
+                exists = db.execute(
+                    "SELECT 1 FROM silences WHERE alertmanager = ? AND silence_id = ?"
+                    " AND alert_fingerprint = ?",
+                    key,
+                ).fetchone()
+                if exists is None:
+                    new.append(record)
+                db.execute(
+                    "INSERT INTO silences (alertmanager, silence_id, alert_fingerprint, labels,"
+                    " created_by, comment, starts_at, ends_at, first_seen, last_seen)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+                    " ON CONFLICT (alertmanager, silence_id, alert_fingerprint) DO UPDATE SET"
+                    " last_seen = excluded.last_seen, created_by = excluded.created_by,"
+                    " comment = excluded.comment, starts_at = excluded.starts_at,"
+                    " ends_at = excluded.ends_at",
+                    (
+                        *key,
+                        _dumps(record.labels),
+                        record.created_by,
+                        record.comment,
+                        record.starts_at,
+                        record.ends_at,
+                        now,
+                        now,
+                    ),
+                )
+        return new
+
+    def silences_for(self, alert_fingerprint: str, *, start: int, end: int) -> list[SilenceRecord]:
+        """Silences seen on the alert overlapping ``[start, end]``, first seen first."""
+        with self._lock:
+            rows = (
+                self._db()
+                .execute(
+                    "SELECT * FROM silences WHERE alert_fingerprint = ? AND first_seen <= ?"
+                    " AND last_seen >= ? ORDER BY first_seen, id",
+                    (alert_fingerprint, end, start),
+                )
+                .fetchall()
+            )
+        return [
+            SilenceRecord(
+                alertmanager=str(row["alertmanager"]),
+                silence_id=str(row["silence_id"]),
+                alert_fingerprint=str(row["alert_fingerprint"]),
+                labels=dict(json.loads(row["labels"])),
+                created_by=str(row["created_by"]),
+                comment=str(row["comment"]),
+                starts_at=int(row["starts_at"]),
+                ends_at=int(row["ends_at"]),
+                first_seen=int(row["first_seen"]),
+                last_seen=int(row["last_seen"]),
+            )
+            for row in rows
+        ]
+
+    def known_alerts(self) -> list[KnownAlert]:
+        """Alerts held now (pending or firing), then every other alert as it last fired;
+        what ``graysignal ack`` chooses from."""
+        with self._lock:
+            db = self._db()
+            held = db.execute(
+                "SELECT rule_group, rule, alert_fingerprint, alert, updated_at FROM alert_state"
+                " ORDER BY rule_group, rule, alert_fingerprint"
+            ).fetchall()
+            fired = db.execute(
+                "SELECT t.* FROM transitions AS t JOIN (SELECT MAX(id) AS last FROM transitions"
+                " WHERE to_state = 'firing' GROUP BY alert_fingerprint) AS l ON l.last = t.id"
+                " ORDER BY t.at DESC, t.id DESC"
+            ).fetchall()
+        known: list[KnownAlert] = []
+        for row in held:
+            alert = _alert_from_json(json.loads(row["alert"]))
+            known.append(
+                KnownAlert(
+                    group=str(row["rule_group"]),
+                    rule=str(row["rule"]),
+                    alert_fingerprint=str(row["alert_fingerprint"]),
+                    labels=alert.labels,
+                    kind=alert.kind,
+                    state=alert.state,
+                    finding=alert.finding,
+                    at=int(row["updated_at"]),
+                )
+            )
+        current = {k.alert_fingerprint for k in known}
+        for row in fired:
+            if row["alert_fingerprint"] in current:
+                continue
+            known.append(
+                KnownAlert(
+                    group=str(row["rule_group"]),
+                    rule=str(row["rule"]),
+                    alert_fingerprint=str(row["alert_fingerprint"]),
+                    labels=dict(json.loads(row["labels"])),
+                    kind=Kind(row["kind"]),
+                    state=AlertState.INACTIVE,
+                    finding=finding_from_json(json.loads(row["finding"])),
+                    at=int(row["at"]),
+                )
+            )
+        return known
+
     # -- internals ---------------------------------------------------------------------
 
     def _db(self) -> sqlite3.Connection:
@@ -573,7 +1146,12 @@ def _refuse_newer(db: sqlite3.Connection, location: str) -> None:
 
 
 def _migrate(db: sqlite3.Connection, location: str) -> None:
-    """Apply the missing migrations in order, all in one transaction."""
+    """Apply the missing migrations in order, all in one transaction.
+
+    Foreign keys are off while migrating (a migration may rebuild a referenced table,
+    SQLite's documented procedure) and checked before the commit instead.
+    """
+    db.execute("PRAGMA foreign_keys = OFF")  # only takes effect outside a transaction
     db.execute("BEGIN IMMEDIATE")
     try:
         db.execute(
@@ -588,11 +1166,16 @@ def _migrate(db: sqlite3.Connection, location: str) -> None:
                 "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                 (version, int(time.time())),
             )
+        broken = db.execute("PRAGMA foreign_key_check").fetchone()
+        if broken is not None:
+            raise LedgerError(f"ledger {location}: migration broke a reference: {tuple(broken)}")
         db.execute("COMMIT")
     except BaseException:
         if db.in_transaction:
             db.execute("ROLLBACK")
         raise
+    finally:
+        db.execute("PRAGMA foreign_keys = ON")
 
 
 # -- rows ----------------------------------------------------------------------------------
@@ -639,13 +1222,14 @@ def _outbox_item(row: sqlite3.Row) -> OutboxItem:
     return OutboxItem(
         id=int(row["id"]),
         notifier=str(row["notifier"]),
-        transition_id=int(row["transition_id"]),
+        transition_id=None if row["transition_id"] is None else int(row["transition_id"]),
         alert_fingerprint=str(row["alert_fingerprint"]),
         payload=dict(json.loads(row["payload"])),
         created_at=int(row["created_at"]),
         attempts=int(row["attempts"]),
         next_attempt_at=int(row["next_attempt_at"]),
         last_error=row["last_error"],
+        digest_id=None if row["digest_id"] is None else int(row["digest_id"]),
     )
 
 
@@ -748,4 +1332,74 @@ def _alert_from_json(data: Mapping[str, Any]) -> Alert:
         keep_firing_since=(
             None if data["keep_firing_since"] is None else int(data["keep_firing_since"])
         ),
+    )
+
+
+# -- digest rows ---------------------------------------------------------------------------
+
+_DIGEST_SELECT = """
+    SELECT d.*, o.delivered_at, o.abandoned_at, o.attempts, o.last_error FROM digests AS d
+    LEFT JOIN outbox AS o ON o.digest_id = d.id
+"""
+
+
+def _digest_status(row: sqlite3.Row) -> str:
+    if row["posted_at"] is not None or row["delivered_at"] is not None:
+        return "posted"
+    if row["abandoned_at"] is not None:
+        return "abandoned"
+    return "pending"
+
+
+def _digest_record(row: sqlite3.Row) -> DigestRecord:
+    return DigestRecord(
+        id=int(row["id"]),
+        period=str(row["period"]),
+        period_start=int(row["period_start"]),
+        period_end=int(row["period_end"]),
+        destination=str(row["destination"]),
+        revision=int(row["revision"]),
+        created_at=int(row["created_at"]),
+        payload_hash=str(row["payload_hash"]),
+        summary=dict(json.loads(row["summary"])),
+        parts=int(row["parts"]),
+        parts_posted=int(row["parts_posted"]),
+        message_ts=row["message_ts"],
+        posted_at=None if row["posted_at"] is None else int(row["posted_at"]),
+        status=_digest_status(row),
+        attempts=int(row["attempts"] or 0),
+        last_error=row["last_error"],
+    )
+
+
+def _digest_by_id(db: sqlite3.Connection, digest_id: int) -> DigestRecord:
+    row = db.execute(f"{_DIGEST_SELECT} WHERE d.id = ?", (digest_id,)).fetchone()
+    if row is None:
+        raise LedgerError(f"no digest with id {digest_id}")
+    return _digest_record(row)
+
+
+def _digest_rows(
+    db: sqlite3.Connection, period: str, destination: str | None
+) -> list[DigestRecord]:
+    rows = db.execute(
+        f"{_DIGEST_SELECT} WHERE d.period = ? AND (? IS NULL OR d.destination = ?)"
+        " ORDER BY d.revision, d.id",
+        (period, destination, destination),
+    )
+    return [_digest_record(row) for row in rows]
+
+
+def _transition_record(row: sqlite3.Row) -> TransitionRecord:
+    return TransitionRecord(
+        id=int(row["id"]),
+        group=str(row["rule_group"]),
+        rule=str(row["rule"]),
+        alert_fingerprint=str(row["alert_fingerprint"]),
+        labels=dict(json.loads(row["labels"])),
+        kind=Kind(row["kind"]),
+        previous=AlertState(row["from_state"]),
+        to=AlertState(row["to_state"]),
+        at=int(row["at"]),
+        finding=finding_from_json(json.loads(row["finding"])),
     )

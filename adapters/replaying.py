@@ -7,7 +7,7 @@ is reported with its error and the others go on.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -17,9 +17,18 @@ from adapters.ledger import Ledger
 from adapters.sources.base import Source
 from detector.alerts import AlertState
 from detector.evaluate import required_history
-from detector.replay import Notice, ReplayResult, RuleOutcome, Signal, replay_rule
+from detector.replay import (
+    Notice,
+    Reaction,
+    ReactionKind,
+    ReplayResult,
+    RuleOutcome,
+    Signal,
+    replay_rule,
+)
 from detector.rule import DEFAULT_STEP, Rule
 from detector.series import Series, fingerprint
+from detector.suppressions import Action, Suppression
 
 log = structlog.get_logger("graysignal.replay")
 
@@ -103,19 +112,37 @@ def replay_rules(
     )
 
 
-def attach_notices(result: ReplayResult, ledger: Ledger, tolerance: int) -> None:
-    """Record, per replayed firing, who the daemon actually told at the time.
+def attach_notices(
+    result: ReplayResult,
+    ledger: Ledger,
+    tolerance: int,
+    suppressions: Iterable[Suppression] = (),
+) -> None:
+    """Record, per replayed firing, who the daemon actually told at the time, and how
+    people reacted: acknowledged it or silenced it in Alertmanager.
 
     A daemon firing counts for a replayed firing when it started within ``tolerance``
     seconds before it or at any time while it lasted (the daemon may have run with
     other data or a different ``for``). Only successful deliveries count: an attempt
-    that failed told nobody.
+    that failed told nobody. Reactions come from the ledger (suppression episodes and
+    Alertmanager silences seen by the daemon) and from the acks of the reviewed
+    ``suppressions`` file, counted from the firing's start to the end of the window.
     """
+    acks = [s for s in suppressions if s.action is Action.ACK]
     notices: dict[tuple[str, int], list[Notice]] = {}
+    reactions: dict[tuple[str, int], list[Reaction]] = {}
     for signal in result.signals:
         alert = fingerprint(signal.alert_labels)
         for firing in signal.firings:
             end = firing.end if firing.end is not None else result.end
+            reactions[(alert, firing.start)] = _reactions(
+                ledger,
+                acks,
+                signal=signal,
+                alert=alert,
+                start=firing.start - tolerance,
+                end=result.end,
+            )
             told: list[Notice] = []
             for record in ledger.transitions_for(alert, start=firing.start - tolerance, end=end):
                 if record.to is not AlertState.FIRING:
@@ -127,3 +154,50 @@ def attach_notices(result: ReplayResult, ledger: Ledger, tolerance: int) -> None
                 )
             notices[(alert, firing.start)] = told
     result.notices = notices
+    result.reactions = reactions
+
+
+def _reactions(
+    ledger: Ledger,
+    acks: Sequence[Suppression],
+    *,
+    signal: Signal,
+    alert: str,
+    start: int,
+    end: int,
+) -> list[Reaction]:
+    """Acknowledgements and silences of one alert between ``start`` and ``end``, once each."""
+    found: dict[tuple[ReactionKind, str | None, int, str], Reaction] = {}
+    for ack in acks:
+        if (
+            ack.kind is signal.kind
+            and ack.matches_series(signal.rule, signal.labels)
+            and start <= ack.since <= end
+        ):
+            reaction = Reaction(
+                ReactionKind.ACKNOWLEDGED, ack.by, ack.since, ack.reason, ack.until, ack.where
+            )
+            found.setdefault((reaction.kind, reaction.by, reaction.at, reaction.reason), reaction)
+    for episode in ledger.suppressed_for(alert, start=start, end=end):
+        if episode.action != Action.ACK.value:
+            continue
+        reaction = Reaction(
+            ReactionKind.ACKNOWLEDGED,
+            episode.by,
+            episode.since,
+            episode.reason,
+            episode.until,
+            episode.entry,
+        )
+        found.setdefault((reaction.kind, reaction.by, reaction.at, reaction.reason), reaction)
+    for silence in ledger.silences_for(alert, start=start, end=end):
+        reaction = Reaction(
+            ReactionKind.SILENCED,
+            silence.created_by or None,
+            silence.first_seen,
+            silence.comment,
+            silence.ends_at,
+            silence.alertmanager,
+        )
+        found.setdefault((reaction.kind, reaction.by, reaction.at, reaction.reason), reaction)
+    return sorted(found.values(), key=lambda r: (r.at, r.kind.value))

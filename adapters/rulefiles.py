@@ -33,6 +33,7 @@ from detector.rule import LogOptions, Rule, RuleFile, RuleGroup
 
 __all__ = [
     "RULE_FILE_SUFFIXES",
+    "SUPPRESSIONS_FILE_NAMES",
     "load_rule_file",
     "load_rule_files",
     "load_yaml_model",
@@ -42,6 +43,9 @@ __all__ = [
 ]
 
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
+# The reviewed suppressions file lives beside the rules but is not a rule file
+# (adapters/suppressions.py reads it); directories never yield it as one.
+SUPPRESSIONS_FILE_NAMES = ("suppressions.yaml", "suppressions.yml")
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 _PATH_SOURCES = ("file", "logfile")
@@ -472,7 +476,8 @@ def _by_line(problem: Problem) -> tuple[bool, int]:
 def _expand(
     paths: Sequence[str | Path], problems: list[Problem], what: str = "rule files"
 ) -> list[Path]:
-    """Directories become their rule files; anything else is left for the loader to judge."""
+    """Directories become their rule files (never their suppressions file); anything else
+    is left for the loader to judge."""
     files: list[Path] = []
     for given in paths:
         path = Path(given)
@@ -483,7 +488,9 @@ def _expand(
             found = sorted(
                 child
                 for child in path.iterdir()
-                if child.suffix.lower() in RULE_FILE_SUFFIXES and child.is_file()
+                if child.suffix.lower() in RULE_FILE_SUFFIXES
+                and child.name.lower() not in SUPPRESSIONS_FILE_NAMES
+                and child.is_file()
             )
         except OSError as exc:
             problems.append(Problem(str(given), f"cannot list directory: {exc.strerror or exc}"))

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 
 import numpy as np
 
@@ -110,6 +111,25 @@ class Notice:
     at: int
 
 
+class ReactionKind(StrEnum):
+    ACKNOWLEDGED = "acknowledged"
+    SILENCED = "silenced"
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """Someone reacted to a sent alert: acknowledged it (the reviewed suppressions file)
+    or silenced it in Alertmanager. ``at`` is when (the ack's date, or when the daemon
+    first saw the silence); ``where`` is the file:line or the Alertmanager."""
+
+    kind: ReactionKind
+    by: str | None
+    at: int
+    reason: str
+    until: int | None = None
+    where: str = ""
+
+
 @dataclass
 class ReplayResult:
     """What replay saw. ``notices`` is filled only when a daemon's ledger was consulted:
@@ -123,12 +143,17 @@ class ReplayResult:
     outcomes: list[RuleOutcome]
     series: dict[str, Series] = field(default_factory=dict)
     notices: dict[tuple[str, int], list[Notice]] | None = None
+    reactions: dict[tuple[str, int], list[Reaction]] = field(default_factory=dict)
 
     def told(self, signal: Signal, firing: Firing) -> list[Notice] | None:
         """Deliveries of this firing at the time, or ``None`` when no ledger was read."""
         if self.notices is None:
             return None
         return self.notices.get((fingerprint(signal.alert_labels), firing.start), [])
+
+    def reacted(self, signal: Signal, firing: Firing) -> list[Reaction]:
+        """Reactions to this firing, earliest first (empty without a ledger)."""
+        return self.reactions.get((fingerprint(signal.alert_labels), firing.start), [])
 
     @property
     def silent(self) -> list[RuleOutcome]:

@@ -70,6 +70,7 @@ FIRING_KEYS = [
     "seasonality",
     "lead_time_seconds",
     "told",
+    "reaction",
 ]
 OUTCOME_KEYS = ["rule", "group", "kinds", "series_count", "evaluations", "error", "notes"]
 

@@ -48,6 +48,7 @@ from detector.incident import Incident, IncidentCategory
 from detector.replay import Firing, ReplayResult, RuleOutcome, Signal
 from detector.rule import Rule
 from detector.series import Series
+from detector.suppressions import Suppression
 
 __all__ = [
     "DEFAULT_AFTER",
@@ -442,10 +443,12 @@ def run_backtest(
     *,
     ledger: Ledger | None = None,
     story: StoryBuilder | None = None,
+    suppressions: Sequence[Suppression] = (),
 ) -> Backtest:
     """Backtest every incident, then measure the quiet weeks.
 
-    ``ledger``: say for each firing whether the daemon delivered it at the time.
+    ``ledger``: say for each firing whether the daemon delivered it at the time, and
+    how people reacted (with the acks of ``suppressions``, the reviewed file).
     ``story``: builds each incident's story (see :mod:`adapters.backtest.story`).
     """
     results: list[IncidentResult] = []
@@ -453,7 +456,7 @@ def run_backtest(
     for path, incident in incidents:
         replayed = replay_incident(incident, plan, sources, settings)
         if ledger is not None:
-            attach_notices(replayed, ledger, tolerance=tolerance)
+            attach_notices(replayed, ledger, tolerance=tolerance, suppressions=suppressions)
         early, late, silent, errors, unwatched = classify(incident, replayed)
         outcome = IncidentResult(
             incident=incident,

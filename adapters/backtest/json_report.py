@@ -25,6 +25,7 @@ from adapters.backtest.engine import (
 from adapters.backtest.story import Story
 from adapters.backtest.wording import verdict_detail
 from adapters.reports import series_name, told_text
+from adapters.reports.json_report import reaction_json
 from adapters.timeparse import format_rfc3339
 from detector.replay import ReplayResult, RuleOutcome
 
@@ -68,6 +69,7 @@ def _timing(timing: SignalTiming, result: ReplayResult) -> dict[str, Any]:
         if notices is None
         else [{"notifier": n.notifier, "at": _time(n.at)} for n in notices],
         "told_text": told_text(result, signal, firing),
+        "reaction": reaction_json(result, signal, firing),
     }
 
 

@@ -22,7 +22,13 @@ from adapters.backtest.wording import (
     library_text,
     percent,
 )
-from adapters.reports import human_duration, lead_phrase, series_name, silence_text, told_text
+from adapters.reports import (
+    feedback_text,
+    human_duration,
+    lead_phrase,
+    series_name,
+    silence_text,
+)
 from adapters.reports.markdown_report import TITLE, cell, code
 from detector.explain import when
 from detector.replay import ReplayResult
@@ -137,7 +143,7 @@ def _signal_rows(result: ReplayResult, timings: Sequence[SignalTiming]) -> list[
             t.firing.first.explanation,
         ]
         if ledger:
-            row.append(told_text(result, t.signal, t.firing) or "")
+            row.append(feedback_text(result, t.signal, t.firing) or "")
         rows.append(row)
     return _table(header, rows)
 

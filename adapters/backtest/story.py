@@ -24,7 +24,7 @@ from enum import StrEnum
 import numpy as np
 
 from adapters.backtest.leadlag import CAVEAT, LeadLag, lead_lag
-from adapters.reports import human_duration, series_name, told_text
+from adapters.reports import feedback_text, human_duration, series_name
 from adapters.sources.base import Source
 from detector.explain import describe_series, number
 from detector.incident import Incident
@@ -174,7 +174,7 @@ def build_story(
                 f"{signal.rule} fired: {first.first.explanation}",
                 rule=signal.rule,
                 series=name,
-                told=told_text(result, signal, first),
+                told=feedback_text(result, signal, first),
             )
         )
     if incident is not None:

@@ -32,7 +32,13 @@ from adapters.backtest.wording import (
     percent,
     verdict_detail,
 )
-from adapters.reports import human_duration, lead_phrase, series_name, silence_text
+from adapters.reports import (
+    human_duration,
+    lead_phrase,
+    reaction_text,
+    series_name,
+    silence_text,
+)
 from detector.replay import ReplayResult
 
 __all__ = ["print_backtest", "print_story"]
@@ -127,6 +133,9 @@ def _timing_line(result: ReplayResult, timing: SignalTiming) -> Text:
     told = result.told(timing.signal, timing.firing)
     if told is not None:
         line.append("  told" if told else "  never delivered", style="green" if told else "red")
+        reaction = reaction_text(result, timing.signal, timing.firing)
+        if told and reaction:
+            line.append(f" ({reaction})", style="dim")
     return line
 
 

@@ -7,6 +7,8 @@ import typer
 from adapters.cli.backtest import backtest_command
 from adapters.cli.check import check_command
 from adapters.cli.demo import demo_command
+from adapters.cli.digest import digest_command
+from adapters.cli.feedback import ack_command, expect_command
 from adapters.cli.replay import replay_command
 from adapters.cli.run import run_command
 
@@ -27,6 +29,13 @@ app.command(
     "backtest", help="Replay past incidents with today's rules: caught, how early, false alarms."
 )(backtest_command)
 app.command("run", help="Run the daemon: evaluate rules, send alerts, serve /metrics.")(run_command)
+app.command("ack", help="Acknowledge alerts in the reviewed suppressions file.")(ack_command)
+app.command("expect", help="Declare an expected change (a new baseline) for a rule's series.")(
+    expect_command
+)
+app.command(
+    "digest", help="The week's drift: new, still drifting, recovered, blind spots; to Slack."
+)(digest_command)
 app.command("demo", help="Replay a bundled real incident and write an HTML report.")(demo_command)
 
 

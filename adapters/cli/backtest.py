@@ -37,7 +37,7 @@ from adapters.backtest.markdown import render_backtest_markdown
 from adapters.backtest.story import ChangeMark, Story, build_story, changes_from_query
 from adapters.backtest.terminal import print_backtest
 from adapters.cli.options import duration_option
-from adapters.cli.replay import rule_files_plan
+from adapters.cli.replay import reviewed_suppressions, rule_files_plan
 from adapters.errors import InputError, SourceUnavailable
 from adapters.ledger import Ledger, LedgerError
 from adapters.logging import configure_logging
@@ -221,7 +221,15 @@ def backtest_command(
         sources = default_sources()
         story = make_story_builder(sources["prometheus"], changes_query, settings)
         with Ledger.open(ledger) if ledger is not None else nullcontext() as opened:
-            backtest = run_backtest(library, plan, sources, settings, ledger=opened, story=story)
+            backtest = run_backtest(
+                library,
+                plan,
+                sources,
+                settings,
+                ledger=opened,
+                story=story,
+                suppressions=reviewed_suppressions(rules),
+            )
         changes = None if previous is None else compare(previous, backtest)
         _render(
             backtest,

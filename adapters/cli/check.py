@@ -12,6 +12,13 @@ that Prometheus rejects, and it is better to learn that before the daemon runs i
 Incident files (``incidents/*.yaml``, see :mod:`adapters.backtest.library` for how a file
 is recognised as one) are checked against the incident schema in the same pass, so one
 ``graysignal check rules/ incidents/`` in CI covers everything a backtest reads.
+
+The suppressions file (``suppressions.yaml`` in a given directory or beside a given rule
+file, a file given explicitly, or ``--suppressions``) is checked too: schema errors are
+errors (exit 1); entries that have *expired* or gone *stale* (their rule is gone, or an
+expected change is older than the rule's window) are warnings, printed as
+``file:line: warning: ...`` on stderr, because the daemon safely ignores them; with
+``--strict`` they fail the check as well (docs/suppressions.md).
 """
 
 from __future__ import annotations
@@ -31,6 +38,12 @@ from adapters.rulefiles import load_rule_file, yaml_files
 from adapters.sources import default_sources
 from adapters.sources.base import Source
 from adapters.sources.http import rule_step
+from adapters.suppressions import (
+    is_suppressions_file,
+    load_entries,
+    review_suppressions,
+    suppressions_files_near,
+)
 from detector.durations import format_duration
 from detector.incident import Incident
 from detector.rule import Rule, RuleFile
@@ -59,18 +72,53 @@ def check_command(
     log_level: Annotated[
         str, typer.Option(help="--probe: log level for retries and failures (stderr).")
     ] = "warning",
+    suppressions: Annotated[
+        Path | None,
+        typer.Option(help="Suppressions file to check (default: suppressions.yaml beside rules)."),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option("--strict", help="Expired or stale suppressions fail the check too."),
+    ] = False,
 ) -> None:
     """Check rule and incident files for errors and report each one as file:line: message."""
-    try:
-        loaded, incidents = load_checked_files(files)
-    except InputError as error:
-        for problem in error.problems:
+    given = [f for f in files if not (f.is_file() and is_suppressions_file(f))]
+    named = [f for f in files if f not in given]
+    reviewed = [suppressions] if suppressions is not None else suppressions_files_near(files)
+    reviewed = list(dict.fromkeys([*reviewed, *named]))
+    problems: list[Problem] = []
+    loaded: list[tuple[Path, RuleFile]] = []
+    incidents: list[tuple[Path, Incident]] = []
+    if given:
+        try:
+            loaded, incidents = load_checked_files(given)
+        except InputError as error:
+            problems.extend(error.problems)
+    checked = []
+    for path in reviewed:
+        try:
+            checked.append((path, load_entries(path)))
+        except InputError as error:
+            problems.extend(error.problems)
+    if problems:
+        for problem in problems:
             typer.echo(str(problem), err=True)
         raise typer.Exit(1) from None
     for path, rule_file in loaded:
         typer.echo(f"{path}: {_summary(rule_file)} OK")
     for path, incident in incidents:
         typer.echo(f"{path}: incident {incident.id} ({incident.category.value}) OK")
+    rules = [r for _, f in loaded for g in f.groups for r in g.rules] if loaded else None
+    warnings: list[Problem] = []
+    for path, entries in checked:
+        warnings += review_suppressions(path, entries, rules, now=int(time.time()))
+        typer.echo(f"{path}: {_count(len(entries), 'suppression')} OK")
+    for warning in warnings:
+        typer.echo(
+            str(Problem(warning.source, f"warning: {warning.message}", warning.line)), err=True
+        )
+    if warnings and strict:
+        raise typer.Exit(1)
     if probe:
         configure_logging(log_level)
         results = probe_rules(loaded, default_sources(), now=int(time.time()))

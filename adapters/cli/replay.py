@@ -31,9 +31,11 @@ from adapters.rulefiles import load_rule_files
 from adapters.sources import default_sources
 from adapters.sources.base import Source
 from adapters.sources.files import CSV_SUFFIXES, JSONL_SUFFIXES, read_series_file
+from adapters.suppressions import load_suppressions, suppressions_files_near
 from detector.finding import Kind
 from detector.replay import ReplayResult, group_offset
 from detector.rule import Rule, Seasonality
+from detector.suppressions import Suppression
 
 DEFAULT_LOOKBACK = 14 * 86400
 SERIES_FILE_KINDS = [Kind.LEVEL_SHIFT, Kind.TREND, Kind.VARIANCE]
@@ -79,6 +81,11 @@ def series_file_plan(
     first = min(s.start for s in series)
     last = max(s.end for s in series)
     return [ScheduledRule(rule=rule, group=path.stem, interval=step)], first, last
+
+
+def reviewed_suppressions(paths: list[Path]) -> list[Suppression]:
+    """The suppressions file beside the rules, for "acknowledged by X on DATE" verdicts."""
+    return [s for path in suppressions_files_near(paths) for s in load_suppressions(path)]
 
 
 def rule_files_plan(paths: list[Path]) -> list[ScheduledRule]:
@@ -216,7 +223,12 @@ def replay_command(
             if not ledger.is_file():
                 raise InputError.at(str(ledger), "no such ledger file")
             with Ledger.open(ledger) as opened:
-                attach_notices(result, opened, tolerance=max(e.interval for e in plan))
+                attach_notices(
+                    result,
+                    opened,
+                    tolerance=max(e.interval for e in plan),
+                    suppressions=reviewed_suppressions(paths),
+                )
     except InputError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)

@@ -20,6 +20,10 @@ def run_command(
         list[Path] | None, typer.Option(help="Rule file or directory (repeatable).")
     ] = None,
     ledger: Annotated[Path | None, typer.Option(help="SQLite ledger file.")] = None,
+    suppressions: Annotated[
+        Path | None,
+        typer.Option(help="Reviewed suppressions file (default: suppressions.yaml beside rules)."),
+    ] = None,
     listen_address: Annotated[
         str | None, typer.Option(help="host:port for /metrics, /healthz, /readyz.")
     ] = None,
@@ -36,6 +40,7 @@ def run_command(
             config,
             rules=rules,
             ledger=ledger,
+            suppressions=suppressions,
             listen_address=listen_address,
             alertmanager_urls=alertmanager_url,
             shard=shard,

@@ -4,7 +4,10 @@ The service calls :meth:`Engine.run_group` from a real clock; tests call it from
 one. Either way a cycle fetches each rule's series (causally, up to ``now``), calls the
 same ``evaluate(rule, series, now)`` replay uses, advances the rule's ``AlertBook``, and
 records findings, transitions, alert state and the outbox in the ledger in one
-transaction. A failing rule is counted and logged; it never stops the group, and its
+transaction. Findings that a reviewed suppression covers (rules/suppressions.yaml) are
+kept out of the ``AlertBook`` but never silently: each covered alert is logged when the
+suppression starts and stops covering it, counted in ``graysignal_suppressed_alerts`` and
+recorded in the ledger. A failing rule is counted and logged; it never stops the group, and its
 alerts keep their state (a source outage is not a recovery).
 """
 
@@ -27,11 +30,13 @@ from adapters.notify.payload import notification_for
 from adapters.replaying import ScheduledRule, fetch_history
 from adapters.sources.base import Source
 from adapters.timeparse import format_rfc3339
-from detector.alerts import AlertBook, AlertState, Transition
+from detector.alerts import AlertBook, AlertState, Transition, alert_labels
 from detector.evaluate import evaluate
 from detector.finding import Kind
 from detector.replay import group_offset
 from detector.rule import RuleFile
+from detector.series import fingerprint
+from detector.suppressions import Action, Suppressed, Suppression, split_suppressed
 
 log = structlog.get_logger("graysignal.daemon")
 
@@ -43,6 +48,7 @@ class RuleRuntime:
     entry: ScheduledRule
     book: AlertBook
     last_findings: Counter[Kind] = field(default_factory=Counter)
+    suppressed: dict[str, Suppression] = field(default_factory=dict)
 
 
 @dataclass
@@ -93,7 +99,17 @@ class Engine:
         self.metrics = metrics
         self.shard = shard
         self._groups: dict[str, GroupRuntime] = {}
+        self._suppressions: list[Suppression] = []
         self._lock = threading.Lock()
+
+    def set_suppressions(self, suppressions: Sequence[Suppression]) -> None:
+        """Install the reviewed suppressions; the next evaluation of each rule applies them."""
+        with self._lock:
+            self._suppressions = list(suppressions)
+
+    def suppressions(self) -> list[Suppression]:
+        with self._lock:
+            return list(self._suppressions)
 
     def load(self, rule_files: Sequence[tuple[Path, RuleFile]]) -> None:
         """Install rule files; alert state carries over to rules with the same identity.
@@ -117,11 +133,13 @@ class Engine:
                         entry = ScheduledRule(rule, group.name, group.interval, offset)
                         book = AlertBook(rule)
                         old = previous.get((group.name, rule.signal))
+                        runtime = RuleRuntime(entry=entry, book=book)
                         if old is not None:
                             book.alerts = old.book.alerts
+                            runtime.suppressed = old.suppressed
                         else:
                             book.alerts = self.ledger.load_alerts(group=group.name, rule=rule)
-                        runtimes.append(RuleRuntime(entry=entry, book=book))
+                        runtimes.append(runtime)
                     groups[group.name] = GroupRuntime(group.name, group.interval, offset, runtimes)
             self._groups = groups
         self._update_alert_gauges()
@@ -181,7 +199,8 @@ class Engine:
         self._source_up(group, runtime, up=True)
         try:
             findings = [f for one in series for f in evaluate(rule, one, now)]
-            transitions = runtime.book.update(findings, now)
+            alerting, covered = split_suppressed(findings, self.suppressions(), now=now)
+            transitions = runtime.book.update(alerting, now)
             self.ledger.record_evaluation(
                 group=group.name,
                 rule=rule,
@@ -205,6 +224,7 @@ class Engine:
             # state so the next cycle produces (and notifies) those transitions again.
             runtime.book.alerts = self.ledger.load_alerts(group=group.name, rule=rule)
             return None
+        self._note_suppressed(group, runtime, covered, now, bound)
         runtime.last_findings = Counter(f.kind for f in findings)
         for transition in transitions:
             bound.info(
@@ -215,6 +235,72 @@ class Engine:
                 previous=transition.previous.value,
             )
         return transitions
+
+    def _note_suppressed(
+        self,
+        group: GroupRuntime,
+        runtime: RuleRuntime,
+        covered: Sequence[Suppressed],
+        now: int,
+        bound: Any,
+    ) -> None:
+        """Suppressed is not silent: log start and stop, count, and record in the ledger.
+
+        A failure here is logged and does not fail the rule: the evaluation itself was
+        recorded, and the next cycle records the suppression again.
+        """
+        rule = runtime.entry.rule
+        current: dict[str, tuple[dict[str, str], Suppressed]] = {}
+        for item in covered:
+            labels = alert_labels(rule, item.finding)
+            current.setdefault(fingerprint(labels), (labels, item))
+        for key, (labels, item) in current.items():
+            if key not in runtime.suppressed:
+                bound.info(
+                    "suppression covers alert",
+                    alert=labels.get("alertname"),
+                    kind=item.finding.kind.value,
+                    alert_fingerprint=key,
+                    action=item.suppression.action.value,
+                    suppression=item.suppression.describe(),
+                    entry=item.suppression.where,
+                )
+        for key, entry in runtime.suppressed.items():
+            if key not in current:
+                bound.info(
+                    "suppression no longer covers alert",
+                    alert=rule.signal,
+                    alert_fingerprint=key,
+                    action=entry.action.value,
+                    entry=entry.where,
+                    expired=entry.expired(now),
+                )
+        runtime.suppressed = {key: item.suppression for key, (_, item) in current.items()}
+        if self.metrics is not None:
+            for action in Action:
+                count = sum(1 for e in runtime.suppressed.values() if e.action is action)
+                self.metrics.suppressed.labels(rule=rule.signal, action=action.value).set(count)
+        if not current:
+            return
+        try:
+            self.ledger.record_suppressed(
+                group=group.name,
+                rule=rule.signal,
+                now=now,
+                covered=[(key, labels, item) for key, (labels, item) in current.items()],
+                gap=3 * group.interval,
+            )
+        except Exception:  # the loop must survive; the next cycle records it again
+            bound.exception("recording suppressed alerts failed")
+
+    def firing_alerts(self) -> list[dict[str, str]]:
+        """Label sets of every firing alert (what Alertmanager silences are matched on)."""
+        return [
+            dict(alert.labels)
+            for group in self.groups()
+            for runtime in group.rules
+            for alert in runtime.book.firing().values()
+        ]
 
     def _failed(self, group: GroupRuntime, runtime: RuleRuntime, *, source_down: bool) -> None:
         if self.metrics is not None:

@@ -60,6 +60,24 @@ class DaemonMetrics:
             "1 if the last rule reload succeeded.",
             registry=r,
         )
+        self.suppressed = Gauge(
+            "graysignal_suppressed_alerts",
+            "Alerts a reviewed suppression keeps from firing, by rule and action (ack, expect).",
+            ["rule", "action"],
+            registry=r,
+        )
+        self.silence_polls = Counter(
+            "graysignal_alertmanager_silence_polls",
+            "Reads of an Alertmanager's silences, by outcome (ok, error).",
+            ["alertmanager", "outcome"],
+            registry=r,
+        )
+        self.silenced_alerts = Gauge(
+            "graysignal_silenced_alerts",
+            "Firing alerts an active Alertmanager silence matched at the last read.",
+            ["alertmanager"],
+            registry=r,
+        )
         self.reload_time = Gauge(
             "graysignal_config_last_reload_success_timestamp_seconds",
             "When rules were last loaded successfully.",

@@ -22,6 +22,7 @@ from adapters.daemon.engine import Engine
 from adapters.daemon.http import OpsServer
 from adapters.daemon.metrics import DaemonMetrics
 from adapters.daemon.settings import DaemonSettings
+from adapters.digest.scheduler import scheduler_from_settings
 from adapters.errors import InputError
 from adapters.ledger import Ledger
 from adapters.notify import (
@@ -33,11 +34,14 @@ from adapters.notify import (
     alertmanager_notifiers,
 )
 from adapters.notify.dispatcher import Dispatcher
+from adapters.notify.silences import SilenceWatcher, silence_readers
 from adapters.rulefiles import load_rule_files
 from adapters.sources import default_sources, with_incremental_fetch
 from adapters.sources.base import Source
+from adapters.suppressions import load_suppressions, suppressions_files_near
 from adapters.timeparse import format_rfc3339
 from detector.replay import next_evaluation
+from detector.suppressions import Suppression
 
 log = structlog.get_logger("graysignal.daemon")
 
@@ -99,7 +103,17 @@ class Service:
         self.metrics = DaemonMetrics()
         self.ledger = Ledger.open(settings.ledger)
         self.notifiers = dict(build_notifiers(settings) if notifiers is None else notifiers)
-        self.dispatcher = Dispatcher(self.ledger, self.notifiers)
+        self.digest = scheduler_from_settings(
+            settings.digest,
+            self.ledger,
+            sources=default_sources() if sources is None else sources,
+            plan=lambda: [rule.entry for group in self.engine.groups() for rule in group.rules],
+            suppressions=self._load_suppressions,
+            clock=self.clock,
+        )
+        digest_poster = {} if self.digest is None else {self.digest.poster.name: self.digest.poster}
+        # the digest poster delivers digests only: alerts are queued for self.notifiers
+        self.dispatcher = Dispatcher(self.ledger, {**self.notifiers, **digest_poster})
         rules_hint = " ".join(str(p) for p in settings.rules)
         self.engine = Engine(
             sources=with_incremental_fetch(default_sources()) if sources is None else sources,
@@ -113,17 +127,29 @@ class Service:
             metrics=self.metrics,
             shard=settings.shard_index,
         )
+        self.silences = SilenceWatcher(
+            silence_readers(
+                settings.alertmanager_urls, timeout=min(NOTIFY_TIMEOUT, settings.flush_timeout / 2)
+            ),
+            self.ledger,
+            self.metrics,
+        )
         self.loaded = False
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._reload_requested = False
         self._generation = _Generation()
         self._delivery: threading.Thread | None = None
+        self._digest_thread: threading.Thread | None = None
 
     # -- rules -------------------------------------------------------------------------
 
     def reload(self) -> bool:
-        """Load rule files; on any problem keep the current rules and say where."""
+        """Load rule files and suppressions; on any problem keep the current ones and say where.
+
+        Both are checked before either is installed, so rules and the suppressions that
+        refer to them always change together.
+        """
         try:
             files = load_rule_files(self.settings.rules)
         except InputError as exc:
@@ -131,7 +157,18 @@ class Service:
                 log.error("rule file rejected; keeping the last good rules", problem=str(problem))
             self.metrics.reload_success.set(0)
             return False
+        try:
+            suppressions = self._load_suppressions()
+        except InputError as exc:
+            for problem in exc.problems:
+                log.error(
+                    "suppressions file rejected; keeping the last good rules and suppressions",
+                    problem=str(problem),
+                )
+            self.metrics.reload_success.set(0)
+            return False
         self.engine.load(files)
+        self.engine.set_suppressions(suppressions)
         self.loaded = True
         self.metrics.reload_success.set(1)
         self.metrics.reload_time.set(time.time())
@@ -141,8 +178,17 @@ class Service:
             groups=len(groups),
             rules=sum(len(g.rules) for g in groups),
             notifiers=sorted(self.notifiers),
+            suppressions=len(suppressions),
         )
         return True
+
+    def _load_suppressions(self) -> list[Suppression]:
+        """The configured suppressions file, else ``suppressions.yaml`` beside the rules."""
+        if self.settings.suppressions is not None:
+            paths = [self.settings.suppressions]
+        else:
+            paths = suppressions_files_near(self.settings.rules)
+        return [s for path in paths for s in load_suppressions(path)]
 
     # -- one-shot ----------------------------------------------------------------------
 
@@ -155,7 +201,9 @@ class Service:
         for group in self.engine.groups():
             failed += len(self.engine.run_group(group.name, now).failed)
         self.dispatcher.flush(float(self.settings.flush_timeout), self.clock)
+        self._poll_silences(now)
         self.metrics.outbox_depth.set(self.ledger.outbox_depth())
+        self.silences.close()
         self.ledger.close()
         return 1 if failed else 0
 
@@ -177,6 +225,11 @@ class Service:
         self._start_groups()
         self._delivery = threading.Thread(target=self._delivery_loop, name="delivery", daemon=True)
         self._delivery.start()
+        if self.digest is not None:
+            self._digest_thread = threading.Thread(
+                target=self.digest.loop, args=(self._stop,), name="digest", daemon=True
+            )
+            self._digest_thread.start()
         while not self._stop.is_set():
             self._wake.wait(1.0)
             self._wake.clear()
@@ -187,10 +240,13 @@ class Service:
         self._stop_groups()
         if self._delivery is not None:
             self._delivery.join()
+        if self._digest_thread is not None:
+            self._digest_thread.join()
         delivered = self.dispatcher.flush(float(self.settings.flush_timeout), self.clock)
         self.metrics.outbox_depth.set(self.ledger.outbox_depth())
         log.info("stopped", outbox_flushed=delivered, outbox_depth=self.ledger.outbox_depth())
         ops.stop()
+        self.silences.close()
         self.ledger.close()
         return 0
 
@@ -268,7 +324,15 @@ class Service:
                 log.exception("delivery round failed")
             if now >= next_resend:
                 self._resend(int(now))
+                self._poll_silences(int(now))
                 next_resend = now + self.settings.resend_interval
+
+    def _poll_silences(self, now: int) -> None:
+        """Which firing alerts humans silenced in Alertmanager (best effort, logged)."""
+        try:
+            self.silences.poll(now, self.engine.firing_alerts())
+        except Exception:  # e.g. a locked ledger: the next tick reads the silences again
+            log.exception("recording Alertmanager silences failed")
 
     def _resend(self, now: int) -> None:
         payloads = self.engine.firing_payloads(now)

@@ -18,6 +18,7 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from adapters.digest.settings import DigestSettings, digest_values
 from detector.rule import PositiveDuration
 
 DEFAULT_PORT = 9786
@@ -33,6 +34,10 @@ class DaemonSettings(BaseSettings):
         description="rule files or directories (comma-separated in the environment)",
     )
     ledger: Path = Field(default=Path("graysignal.db"), description="SQLite ledger file")
+    suppressions: Path | None = Field(
+        default=None,
+        description="reviewed suppressions file; default: suppressions.yaml beside the rules",
+    )
     listen_address: str = Field(
         default=f"127.0.0.1:{DEFAULT_PORT}", description="host:port for /metrics, /healthz"
     )
@@ -51,6 +56,11 @@ class DaemonSettings(BaseSettings):
     )
     log_level: str = "info"
     log_format: Literal["json", "console"] = "json"
+    digest: DigestSettings = Field(
+        default_factory=dict,  # validated into DigestSettings by the validator below
+        validate_default=True,
+        description="weekly digest: schedule, Slack destination (GRAYSIGNAL_DIGEST_*)",
+    )
 
     @field_validator("rules", "alertmanager_urls", mode="before")
     @classmethod
@@ -58,6 +68,11 @@ class DaemonSettings(BaseSettings):
         if isinstance(value, str):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
+
+    @field_validator("digest", mode="before")
+    @classmethod
+    def _digest_environment_over_file(cls, value: Any) -> Any:
+        return digest_values(value)
 
     @field_validator("shard")
     @classmethod

@@ -36,7 +36,14 @@ from adapters.notify.base import (
     url_secrets,
 )
 
-__all__ = ["HEADER_LIMIT", "TEXT_LIMIT", "SlackNotifier", "slack_message"]
+__all__ = [
+    "HEADER_LIMIT",
+    "QUIET_LOGGER",
+    "TEXT_LIMIT",
+    "SlackNotifier",
+    "escape_mrkdwn",
+    "slack_message",
+]
 
 HEADER_LIMIT = 150
 TEXT_LIMIT = 3000
@@ -46,13 +53,14 @@ _HIDDEN_LABELS = frozenset({"alertname", "graysignal_kind", "severity"})
 
 # slack-sdk logs request URLs (the token) at DEBUG and errors at ERROR; this logger
 # swallows both. Our own structured logs say what failed, without the URL.
-_QUIET = logging.getLogger("graysignal.notify.slack_sdk")
-_QUIET.propagate = False
-_QUIET.addHandler(logging.NullHandler())
-_QUIET.setLevel(logging.CRITICAL + 1)
+QUIET_LOGGER = logging.getLogger("graysignal.notify.slack_sdk")
+QUIET_LOGGER.propagate = False
+QUIET_LOGGER.addHandler(logging.NullHandler())
+QUIET_LOGGER.setLevel(logging.CRITICAL + 1)
 
 
-def _escape(text: str) -> str:
+def escape_mrkdwn(text: str) -> str:
+    """``&``, ``<`` and ``>`` as Slack's mrkdwn requires (they would start a link or entity)."""
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -83,10 +91,10 @@ def slack_message(payload: Mapping[str, Any]) -> dict[str, Any]:
     summary = annotations.get("summary", alertname)
     explanation = annotations.get("explanation", "")
 
-    lead = f"*{_fit(_escape(summary), SUMMARY_LIMIT)}*\n"
+    lead = f"*{_fit(escape_mrkdwn(summary), SUMMARY_LIMIT)}*\n"
     if resolved:
-        lead += f"Resolved at {_escape(str(payload.get('endsAt', '')))}. "
-    body = lead + _escape(explanation)
+        lead += f"Resolved at {escape_mrkdwn(str(payload.get('endsAt', '')))}. "
+    body = lead + escape_mrkdwn(explanation)
 
     context = [
         f"*Onset* {annotations['onset']}" if "onset" in annotations else None,
@@ -98,14 +106,14 @@ def slack_message(payload: Mapping[str, Any]) -> dict[str, Any]:
     shown = {k: v for k, v in labels.items() if k not in _HIDDEN_LABELS}
     if shown:
         context.append("*Labels* " + ", ".join(f"{k}={shown[k]}" for k in sorted(shown)))
-    elements = [_mrkdwn(_fit(_escape(text), TEXT_LIMIT)) for text in context if text]
+    elements = [_mrkdwn(_fit(escape_mrkdwn(text), TEXT_LIMIT)) for text in context if text]
 
     links = []
     runbook = annotations.get("runbook_url")
     if runbook:
-        links.append(f"<{_escape(runbook)}|Runbook>")
+        links.append(f"<{escape_mrkdwn(runbook)}|Runbook>")
     if annotations.get("replay"):
-        links.append(f"Replay: `{_escape(annotations['replay'])}`")
+        links.append(f"Replay: `{escape_mrkdwn(annotations['replay'])}`")
 
     blocks: list[dict[str, Any]] = [
         {
@@ -122,7 +130,7 @@ def slack_message(payload: Mapping[str, Any]) -> dict[str, Any]:
         blocks.append({"type": "context", "elements": elements[:CONTEXT_ELEMENTS]})
     if links:
         blocks.append({"type": "section", "text": _mrkdwn(_fit("  ·  ".join(links), TEXT_LIMIT))})
-    text = _fit(f"{status}: {_escape(alertname)}: {_escape(summary)}", TEXT_LIMIT)
+    text = _fit(f"{status}: {escape_mrkdwn(alertname)}: {escape_mrkdwn(summary)}", TEXT_LIMIT)
     return {"text": text, "blocks": blocks}
 
 
@@ -144,7 +152,7 @@ class SlackNotifier:
         self._secrets = url_secrets(raw)
         register_secret(*self._secrets)
         self._client = WebhookClient(
-            raw, timeout=max(1, math.ceil(timeout)), logger=_QUIET, retry_handlers=[]
+            raw, timeout=max(1, math.ceil(timeout)), logger=QUIET_LOGGER, retry_handlers=[]
         )
 
     def __repr__(self) -> str:

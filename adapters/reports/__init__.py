@@ -16,15 +16,18 @@ from dataclasses import dataclass
 
 from detector.durations import format_duration
 from detector.explain import describe_series, when
-from detector.replay import Firing, ReplayResult, RuleOutcome, Signal
+from detector.replay import Firing, Reaction, ReactionKind, ReplayResult, RuleOutcome, Signal
 
 __all__ = [
     "Summary",
+    "feedback_text",
     "fired_signals",
     "firing_note",
     "firings_of",
     "human_duration",
     "lead_phrase",
+    "reaction_of",
+    "reaction_text",
     "series_name",
     "silence_text",
     "summarise",
@@ -98,10 +101,59 @@ def firing_note(signal: Signal, result: ReplayResult) -> str:
     if firings and firings[-1].end is None:
         parts.append("still firing at the end of the window")
     if firings:
-        told = told_text(result, signal, firings[0])
+        told = feedback_text(result, signal, firings[0])
         if told:
             parts.append(told)
     return "; ".join(parts)
+
+
+NEVER_SENT = "never_sent"
+NO_REACTION = "no_reaction"
+
+
+def reaction_of(
+    result: ReplayResult, signal: Signal, firing: Firing
+) -> tuple[str, Reaction | None] | None:
+    """The retrospective status of a firing and the reaction behind it.
+
+    ``never_sent``, ``acknowledged``, ``silenced`` (the earliest reaction wins) or
+    ``no_reaction``; ``None`` when no ledger was read, since then nobody knows.
+    """
+    notices = result.told(signal, firing)
+    if notices is None:
+        return None
+    if not notices:
+        return NEVER_SENT, None
+    reactions = result.reacted(signal, firing)
+    if not reactions:
+        return NO_REACTION, None
+    return reactions[0].kind.value, reactions[0]
+
+
+def reaction_text(result: ReplayResult, signal: Signal, firing: Firing) -> str | None:
+    """ "sent and acknowledged by X on DATE (reason)", "sent and silenced in Alertmanager
+    by X (comment)", "sent, no reaction" or "never sent"; None without a ledger."""
+    status = reaction_of(result, signal, firing)
+    if status is None:
+        return None
+    name, reaction = status
+    if reaction is None:
+        return "never sent" if name == NEVER_SENT else "sent, no reaction"
+    by = reaction.by or "someone"
+    why = f" ({reaction.reason})" if reaction.reason else ""
+    if reaction.kind is ReactionKind.ACKNOWLEDGED:
+        day = when(reaction.at).split(" ")[0:2]
+        return f"sent and acknowledged by {by} on {' '.join(day)}{why}"
+    return f"sent and silenced in Alertmanager by {by}{why}"
+
+
+def feedback_text(result: ReplayResult, signal: Signal, firing: Firing) -> str | None:
+    """Who was told and how they reacted, in one phrase; None without a ledger."""
+    told = told_text(result, signal, firing)
+    reaction = reaction_text(result, signal, firing)
+    if told is None or reaction is None:
+        return told
+    return f"never sent; {told}" if reaction == "never sent" else f"{told}; {reaction}"
 
 
 def told_text(result: ReplayResult, signal: Signal, firing: Firing) -> str | None:

@@ -21,7 +21,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from adapters.reports import fired_signals, firings_of
+from adapters.reports import fired_signals, firings_of, reaction_of, reaction_text
 from adapters.timeparse import format_rfc3339
 from detector.replay import Firing, Notice, ReplayResult, RuleOutcome, Signal
 
@@ -69,6 +69,29 @@ def _firing(firing: Firing, signal: Signal, result: ReplayResult) -> dict[str, A
         "seasonality": finding.seasonality,
         "lead_time_seconds": int(result.incident) - int(firing.start),
         "told": _told(result.told(signal, firing)),
+        "reaction": reaction_json(result, signal, firing),
+    }
+
+
+def reaction_json(result: ReplayResult, signal: Signal, firing: Firing) -> dict[str, Any] | None:
+    """The retrospective status of a firing (docs/replay-json.md); null without a ledger."""
+    status = reaction_of(result, signal, firing)
+    if status is None:
+        return None
+    return {
+        "status": status[0],
+        "text": reaction_text(result, signal, firing),
+        "reactions": [
+            {
+                "kind": r.kind.value,
+                "by": r.by,
+                "at": _time(r.at),
+                "reason": r.reason,
+                "until": _time(r.until),
+                "where": r.where,
+            }
+            for r in result.reacted(signal, firing)
+        ],
     }
 
 

@@ -1,0 +1,241 @@
+"""``graysignal digest``: the week's drift, ranked and sectioned, for people and for Slack.
+
+Without a daemon: every rule is evaluated over the period (and the weeks before it) with
+the replay engine; a daemon's ledger (``--ledger``) adds what it recorded and makes
+``--post`` happen once per period and destination. Exit codes: 0 done (or already
+posted), 1 bad input or a post that failed and waits in the outbox, 2 bad settings.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+
+from adapters.cli.demo import DEMO_INCIDENT, DEMO_RULES
+from adapters.cli.options import duration_option, time_option
+from adapters.cli.replay import rule_files_plan
+from adapters.digest.collect import DigestOptions, collect_digest
+from adapters.digest.json_report import render_json
+from adapters.digest.markdown import render_markdown
+from adapters.digest.publish import poster_from_settings, queue_digest, transport_from_settings
+from adapters.digest.settings import DigestSettings
+from adapters.digest.slack_blocks import slack_messages
+from adapters.digest.slack_poster import SlackDigestPoster, request_bodies
+from adapters.errors import InputError
+from adapters.ledger import Ledger, LedgerError
+from adapters.logging import configure_logging
+from adapters.notify.dispatcher import Dispatcher
+from adapters.sources import default_sources
+from adapters.suppressions import load_suppressions, suppressions_files_near
+from adapters.timeparse import parse_timestamp
+from detector.digest import Digest
+from detector.periods import WEEK, Period
+
+DEFAULT_RULES = Path("rules")
+DEFAULT_LEDGER = Path("graysignal.db")
+
+
+class DigestFormat(StrEnum):
+    MD = "md"
+    JSON = "json"
+    SLACK = "slack"
+
+
+def _settings(config: Path | None, overrides: dict[str, Any]) -> DigestSettings:
+    """Digest settings: flags, then ``GRAYSIGNAL_DIGEST_*``, then ``--config``'s section."""
+    flags = {k: v for k, v in overrides.items() if v is not None}
+    if config is None:
+        return DigestSettings(**flags)
+    from adapters.daemon.settings import load_settings  # noqa: PLC0415 - only with --config
+
+    base = load_settings(config).digest
+    return DigestSettings.model_validate({**dict(base), **flags})
+
+
+def _period(period: str | None, since: str | None, until: str | None, demo: bool) -> Period:
+    if period is not None and since is not None:
+        raise typer.BadParameter("give --period or --since, not both", param_hint="--period")
+    if period is not None:
+        try:
+            return Period.iso_week(period)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--period") from None
+    end = time_option(until, "--until")
+    if end is None:
+        end = parse_timestamp(DEMO_INCIDENT) if demo else int(time.time())
+    if since is not None or demo:
+        seconds = duration_option(since, "--since") or WEEK
+        return Period.since(seconds, end)
+    return Period.week_ending_before(end)
+
+
+def _render(digest: Digest, fmt: DigestFormat) -> str:
+    if fmt is DigestFormat.JSON:
+        return render_json(digest)
+    if fmt is DigestFormat.SLACK:
+        text = json.dumps(slack_messages(digest), indent=2, ensure_ascii=False)
+        return text + "\n"
+    return render_markdown(digest)
+
+
+def _post(digest: Digest, poster: SlackDigestPoster, ledger: Ledger, *, force: bool) -> int:
+    """Queue once per period (the ledger decides), then try to deliver what is due now."""
+    err = Console(stderr=True)
+    now = int(time.time())
+    queued = queue_digest(ledger, digest, poster, now=now, force=force)
+    if queued is None:
+        earlier = ledger.digests_for(digest.period.label, poster.destination)[-1]
+        if earlier.status == "posted":
+            err.print(
+                f"digest {digest.period.label} was already posted to {poster.destination}; "
+                "--force posts it again"
+            )
+            return 0
+        err.print(f"digest {digest.period.label} is already queued; trying it now")
+    stats = Dispatcher(ledger, {poster.name: poster}).deliver_due(now)
+    latest = ledger.digests_for(digest.period.label, poster.destination)[-1]
+    if latest.status == "posted":
+        err.print(
+            f"posted digest {digest.period.label} to {poster.destination} "
+            f"({latest.parts} message{'s' if latest.parts != 1 else ''})"
+        )
+        return 0
+    if stats.abandoned:
+        err.print(f"Slack refused the digest: {latest.last_error}")
+        return 1
+    err.print(
+        f"posting failed ({latest.last_error}); {latest.parts_posted} of {latest.parts} "
+        "parts posted, the rest waits in the ledger's outbox and is retried by the daemon "
+        "or the next `graysignal digest --post`"
+    )
+    return 1
+
+
+def digest_command(
+    rules: Annotated[
+        list[Path] | None,
+        typer.Option(help="Rule file or directory (repeatable). Default: rules/."),
+    ] = None,
+    period: Annotated[
+        str | None, typer.Option(help="ISO week, e.g. 2026-W47 (UTC). Default: last week.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(help="Instead of a week: this long before --until, e.g. 7d.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="End of a --since period (RFC 3339). Default: now.")
+    ] = None,
+    output_format: Annotated[
+        DigestFormat, typer.Option("--format", help="md, json or slack (Block Kit).")
+    ] = DigestFormat.MD,
+    post: Annotated[
+        bool, typer.Option("--post", help="Post to Slack, once per period and destination.")
+    ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option("--dry-run", help="Print the exact Slack request bodies; post nothing."),
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="With --post: post even if already posted.")
+    ] = False,
+    ledger: Annotated[
+        Path | None,
+        typer.Option(help="The daemon's ledger: its firings, earlier digests, posting record."),
+    ] = None,
+    suppressions: Annotated[
+        Path | None,
+        typer.Option(help="Reviewed acks/expectations. Default: suppressions.yaml by the rules."),
+    ] = None,
+    config: Annotated[
+        Path | None, typer.Option(help="The daemon's YAML settings (its digest: section).")
+    ] = None,
+    link_template: Annotated[
+        str | None, typer.Option(help="Link per item, e.g. a Grafana Explore URL with {query}.")
+    ] = None,
+    group_label: Annotated[
+        list[str] | None, typer.Option(help="Label that groups items (repeatable).")
+    ] = None,
+    history_weeks: Annotated[
+        int | None, typer.Option(help="Earlier weeks evaluated to count drifting weeks.")
+    ] = None,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo", help="The bundled demo: its rules, the 7 days before the machine failed."
+        ),
+    ] = False,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+) -> None:
+    configure_logging(log_level)
+    try:
+        settings = _settings(
+            config,
+            {
+                "link_template": link_template,
+                "group_labels": group_label,
+                "history_weeks": history_weeks,
+            },
+        )
+    except ValidationError as exc:
+        for error in exc.errors():
+            where = ".".join(str(p) for p in error["loc"]) or "digest"
+            typer.echo(f"settings: {where}: {error['msg']}", err=True)
+        raise typer.Exit(2) from None
+    chosen = _period(period, since, until, demo)
+    paths = [DEMO_RULES] if demo else (rules or [DEFAULT_RULES])
+    ledger_path = ledger if ledger is not None else (DEFAULT_LEDGER if post else None)
+    try:
+        plan = rule_files_plan(paths)
+        options = DigestOptions(
+            history_weeks=settings.history_weeks,
+            group_labels=tuple(settings.group_labels),
+            link_template=settings.link_template,
+            suppressions=[
+                s
+                for path in ([suppressions] if suppressions else suppressions_files_near(paths))
+                for s in load_suppressions(path)
+            ],
+        )
+        if ledger_path is not None and not post and not ledger_path.is_file():
+            raise InputError.at(str(ledger_path), "no such ledger file")
+        opened = Ledger.open(ledger_path) if ledger_path is not None else None
+    except InputError as exc:
+        for problem in exc.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+    except LedgerError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    try:
+        built = collect_digest(plan, default_sources(), chosen, options=options, ledger=opened)
+        if dry_run:
+            transport = transport_from_settings(settings)
+            messages = slack_messages(built)
+            bodies = messages if transport is None else request_bodies(transport, messages)
+            sys.stdout.write(json.dumps(bodies, indent=2, ensure_ascii=False) + "\n")
+            return
+        if not post:
+            sys.stdout.write(_render(built, output_format))
+            return
+        poster = None if opened is None else poster_from_settings(settings, opened)
+        if poster is None or opened is None:
+            typer.echo(
+                "settings: digest: --post needs a Slack destination: set "
+                "GRAYSIGNAL_DIGEST_SLACK_WEBHOOK_URL, or GRAYSIGNAL_DIGEST_SLACK_BOT_TOKEN "
+                "and GRAYSIGNAL_DIGEST_SLACK_CHANNEL",
+                err=True,
+            )
+            raise typer.Exit(2)
+        code = _post(built, poster, opened, force=force)
+    finally:
+        if opened is not None:
+            opened.close()
+    raise typer.Exit(code)

@@ -1,0 +1,67 @@
+"""The digest as Markdown, for email, wikis and ``$GITHUB_STEP_SUMMARY``."""
+
+from __future__ import annotations
+
+from adapters.digest.wording import (
+    SECTION_ICONS,
+    blind_spot_heading,
+    counts_line,
+    item_facts,
+    quiet_line,
+    team_text,
+    title_line,
+)
+from detector.digest import Digest, DigestItem, Section
+
+__all__ = ["render_markdown"]
+
+
+def _cell(text: str) -> str:
+    """Markdown-safe inline text: no stray emphasis or table pipes from label values."""
+    return text.replace("|", "\\|").replace("*", "\\*")
+
+
+def _item(item: DigestItem) -> list[str]:
+    link = f" · [graph]({item.link})" if item.link else ""
+    lines = [f"- **{_cell(item.title)}** — {_cell(item.explanation)}"]
+    spark = f"`{item.sparkline}` " if item.sparkline else ""
+    lines.append(f"  {spark}{' · '.join(item_facts(item))}{link}")
+    if item.suppression:
+        lines.append(f"  *{_cell(item.suppression)}*")
+    return lines
+
+
+def render_markdown(digest: Digest) -> str:
+    """Sections in reading order, items grouped by team labels, best first."""
+    lines = [
+        f"## {title_line(digest)}",
+        "",
+        f"{digest.period.describe()} · {digest.rules} rules · {counts_line(digest)}",
+        "",
+    ]
+    if not digest.items and not digest.blind_spots:
+        lines += ["Nothing drifted, and every rule had data to judge. A quiet week.", ""]
+    for section in Section:
+        grouped = digest.grouped(section)
+        if not grouped:
+            continue
+        count = sum(len(items) for _, items in grouped)
+        lines += [f"### {SECTION_ICONS[section]} {section.heading} ({count})", ""]
+        for team, items in grouped:
+            lines.append(f"**{_cell(team_text(team))}**")
+            lines.append("")
+            for item in items:
+                lines += _item(item)
+            lines.append("")
+    if digest.blind_spots:
+        lines += [f"### {blind_spot_heading(len(digest.blind_spots))}", ""]
+        for spot in digest.blind_spots:
+            lines.append(
+                f"- **{_cell(spot.rule)}** ({_cell(spot.group)}): "
+                + "; ".join(_cell(r) for r in spot.reasons)
+            )
+        lines.append("")
+    quiet = quiet_line(digest)
+    if quiet:
+        lines += [_cell(quiet), ""]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,483 @@
+"""The reviewed suppressions file (``rules/suppressions.yaml``): load it, check it, add to it.
+
+Accepting a change is a decision a team should review, so acknowledgements and expected
+changes live in a YAML file next to the rules, not in a database: a pull request shows
+who accepted what, why and until when. The matching itself is pure
+(:mod:`detector.suppressions`); this module is the edge that turns the file into
+:class:`~detector.suppressions.Suppression` values, with every mistake reported as
+``file:line: message`` by the same machinery as rule files
+(:func:`adapters.rulefiles.load_yaml_model`).
+
+``graysignal ack`` and ``graysignal expect`` *append* entries (:func:`append_entry`)
+instead of rewriting the file, so comments, order and formatting a reviewer relies on
+survive; the result is loaded again before it is kept, so a command never leaves a file
+that ``graysignal check`` would reject. The format is documented in docs/suppressions.md.
+
+Regenerate the editor schema with
+``python -m adapters.suppressions --write-schema rules/suppressions.schema.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from adapters.errors import InputError, Problem
+from adapters.rulefiles import (
+    JSON_SCHEMA_DIALECT,
+    SUPPRESSIONS_FILE_NAMES,
+    load_yaml_model,
+    top_level_keys,
+)
+from adapters.timeparse import format_rfc3339, parse_timestamp
+from detector.durations import format_duration
+from detector.finding import Kind
+from detector.rule import Rule
+from detector.suppressions import Action, Suppression
+
+__all__ = [
+    "DEFAULT_ACK_DAYS",
+    "SUPPRESSIONS_FILE_NAMES",
+    "SuppressionEntry",
+    "SuppressionsFile",
+    "append_entry",
+    "format_change",
+    "format_matchers",
+    "is_suppressions_file",
+    "load_entries",
+    "load_suppressions",
+    "parse_change",
+    "parse_matchers",
+    "review_suppressions",
+    "suppressions_file_json_schema",
+    "suppressions_files_near",
+]
+
+TOP_LEVEL_KEY = "suppressions"
+DEFAULT_ACK_DAYS = 30
+HEADER = (
+    "# Accepted changes: reviewed like rules (docs/suppressions.md).\n"
+    "# Written by `graysignal ack` / `graysignal expect`; edit freely, keep the reason.\n"
+)
+
+_MATCHER = re.compile(r'\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*"((?:[^"\\]|\\.)*)"\s*(,|$)')
+_CHANGE = re.compile(r"\s*([+-]?\d+(?:\.\d+)?)\s*%\s*")
+
+Moment = str | int | date | datetime
+
+
+def parse_matchers(text: str) -> dict[str, str]:
+    """``service="checkout",region="eu"`` -> ``{"service": "checkout", "region": "eu"}``.
+
+    Only equality: a suppression names series, it does not search for them.
+    """
+    matchers: dict[str, str] = {}
+    rest = text.strip().removeprefix("{").removesuffix("}").strip()
+    while rest:
+        found = _MATCHER.match(rest)
+        if found is None:
+            raise ValueError(
+                f'invalid matchers {text!r}: use name="value" pairs separated by commas, '
+                'e.g. service="checkout",region="eu"'
+            )
+        name, value = found.group(1), json.loads(f'"{found.group(2)}"')
+        if name in matchers:
+            raise ValueError(f"invalid matchers {text!r}: label {name!r} appears twice")
+        matchers[name] = value
+        rest = rest[found.end() :].strip()
+    return matchers
+
+
+def format_matchers(matchers: Mapping[str, str]) -> str:
+    """The inverse of :func:`parse_matchers`, sorted by label name."""
+    return ",".join(f"{k}={json.dumps(v)}" for k, v in sorted(matchers.items()))
+
+
+def parse_change(value: str | float) -> float:
+    """``"+20%"`` -> ``0.2``; a bare number is a fraction (``0.2``)."""
+    if isinstance(value, bool):
+        raise ValueError(f"invalid change {value!r}: use a signed percentage, e.g. +20%")
+    if isinstance(value, int | float):
+        return float(value)
+    found = _CHANGE.fullmatch(value)
+    if found is None:
+        raise ValueError(f"invalid change {value!r}: use a signed percentage, e.g. +20% or -5%")
+    return float(found.group(1)) / 100
+
+
+def format_change(fraction: float) -> str:
+    """``0.1234`` -> ``"+12.3%"`` (what the file holds and a reviewer reads)."""
+    return f"{fraction * 100:+.1f}%"
+
+
+def _moment(value: Moment) -> int:
+    """A time as written in the file: RFC 3339, a bare date (midnight UTC) or Unix seconds."""
+    if isinstance(value, datetime):
+        moment = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return int(moment.timestamp())
+    if isinstance(value, date):
+        return int(datetime(value.year, value.month, value.day, tzinfo=UTC).timestamp())
+    if isinstance(value, int):
+        return value
+    return parse_timestamp(value)
+
+
+class SuppressionEntry(BaseModel):
+    """One entry of the suppressions file (docs/suppressions.md explains every field)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    action: Literal["ack", "expect"] = Field(
+        description="ack: accept one alert as it is; expect: a change of about this size is planned"
+    )
+    rule: str = Field(min_length=1, description="the rule's signal name (the alertname)")
+    matchers: str | dict[str, str] = Field(
+        default_factory=dict,
+        description='series labels that must all match: service="checkout" or a mapping',
+    )
+    kind: Kind | None = Field(default=None, description="ack: the acknowledged kind (required)")
+    change: str | float | None = Field(
+        default=None,
+        description="ack: the effect when acknowledged; expect: the expected change (+20%)",
+    )
+    reason: str = Field(min_length=1, description="why this is accepted (shown with the alert)")
+    by: str | None = Field(default=None, description="who accepted it")
+    since: str | int | date | datetime = Field(
+        description="ack: when it was acknowledged; expect: the date the new baseline starts"
+    )
+    until: str | int | date | datetime | None = Field(
+        default=None, description="exclusive end (a date means its midnight UTC); ack: required"
+    )
+
+    @field_validator("matchers")
+    @classmethod
+    def _matchers_parse(cls, value: str | dict[str, str]) -> str | dict[str, str]:
+        if isinstance(value, str):
+            parse_matchers(value)
+        return value
+
+    @field_validator("change")
+    @classmethod
+    def _change_parses(cls, value: str | float | None) -> str | float | None:
+        if value is not None:
+            parse_change(value)
+        return value
+
+    @field_validator("since", "until")
+    @classmethod
+    def _time_parses(cls, value: Moment | None) -> Moment | None:
+        if value is not None:
+            _moment(value)
+        return value
+
+    @model_validator(mode="after")
+    def _action_fields(self) -> SuppressionEntry:
+        if self.action == "ack":
+            if self.kind is None:
+                raise ValueError("an ack needs 'kind': it accepts one kind of finding, no other")
+            if self.until is None:
+                raise ValueError(
+                    "an ack needs 'until': acknowledgements expire "
+                    f"(graysignal ack writes {DEFAULT_ACK_DAYS} days by default)"
+                )
+        else:
+            if self.kind is not None:
+                raise ValueError(
+                    "an expect takes no 'kind': it explains level_shift, trend and volume "
+                    "findings of the expected size"
+                )
+            if self.change is None:
+                raise ValueError("an expect needs 'change', e.g. change: \"+20%\"")
+            if parse_change(self.change) == 0:
+                raise ValueError("an expect needs a non-zero 'change'")
+        if self.until is not None and _moment(self.until) <= _moment(self.since):
+            raise ValueError("'until' must be after 'since'")
+        return self
+
+    def suppression(self, where: str = "") -> Suppression:
+        matchers = (
+            parse_matchers(self.matchers) if isinstance(self.matchers, str) else self.matchers
+        )
+        return Suppression(
+            action=Action(self.action),
+            rule=self.rule,
+            matchers=dict(matchers),
+            reason=self.reason,
+            since=_moment(self.since),
+            until=None if self.until is None else _moment(self.until),
+            by=self.by,
+            kind=self.kind,
+            change=None if self.change is None else parse_change(self.change),
+            where=where,
+        )
+
+
+class SuppressionsFile(BaseModel):
+    """The whole file: one list under ``suppressions:``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    suppressions: list[SuppressionEntry] = Field(default_factory=list)
+
+    @field_validator("suppressions", mode="before")
+    @classmethod
+    def _empty_list(cls, value: Any) -> Any:
+        return [] if value is None else value  # "suppressions:" with no entry yet
+
+
+def is_suppressions_file(path: Path) -> bool:
+    """Named ``suppressions.yaml``/``.yml``, or a top-level ``suppressions:`` list."""
+    if path.name.lower() in SUPPRESSIONS_FILE_NAMES:
+        return True
+    keys = top_level_keys(path)
+    return TOP_LEVEL_KEY in keys and "groups" not in keys
+
+
+def suppressions_files_near(paths: Sequence[Path]) -> list[Path]:
+    """The suppressions files that belong to these rule paths, each once, in order.
+
+    A directory's ``suppressions.yaml`` (or ``.yml``); for a rule file, the one beside
+    it; a path that is itself a suppressions file. Only files that exist.
+    """
+    found: list[Path] = []
+    for path in paths:
+        if path.is_file() and is_suppressions_file(path):
+            candidates = [path]
+        else:
+            folder = path if path.is_dir() else path.parent
+            candidates = [folder / name for name in SUPPRESSIONS_FILE_NAMES]
+        for candidate in candidates:
+            if candidate.is_file() and candidate.resolve() not in {p.resolve() for p in found}:
+                found.append(candidate)
+    return found
+
+
+def load_entries(path: Path) -> list[tuple[int, SuppressionEntry]]:
+    """Each entry with the line it starts on; :class:`InputError` lists every problem."""
+    loaded = load_yaml_model(
+        path,
+        SuppressionsFile,
+        top_level="'suppressions:'",
+        empty="'suppressions:' with a list of entries",
+        models_at={(): SuppressionsFile, ("suppressions",): SuppressionEntry},
+    )
+    lines = _entry_lines(path)
+    return [(lines[i] if i < len(lines) else 1, e) for i, e in enumerate(loaded.suppressions)]
+
+
+def load_suppressions(path: Path) -> list[Suppression]:
+    """The file's suppressions in file order; a missing file means none."""
+    if not path.exists():
+        return []
+    return [entry.suppression(f"{path}:{line}") for line, entry in load_entries(path)]
+
+
+def _entry_lines(path: Path) -> list[int]:
+    """1-based first line of each list item (the file is already known to parse)."""
+    root = yaml.compose(path.read_text(encoding="utf-8-sig"), Loader=yaml.SafeLoader)
+    if not isinstance(root, yaml.MappingNode):
+        return []
+    for key, value in root.value:
+        if key.value == TOP_LEVEL_KEY and isinstance(value, yaml.SequenceNode):
+            return [item.start_mark.line + 1 for item in value.value]
+    return []
+
+
+# --- review (graysignal check) -------------------------------------------------------
+
+
+def review_suppressions(
+    path: Path,
+    entries: Sequence[tuple[int, SuppressionEntry]],
+    rules: Sequence[Rule] | None,
+    *,
+    now: int,
+) -> list[Problem]:
+    """Entries that no longer do anything: expired, or stale against ``rules``.
+
+    Stale means the rule is gone (when ``rules`` is known), an ack names a kind the rule
+    no longer detects, or an expected change started longer ago than every window of
+    its rule, so no evaluation sees the step any more and the entry changes nothing.
+    These are warnings: the daemon ignores such entries safely, but a reviewer should
+    remove them so the file keeps saying what is really accepted.
+    """
+    by_name: dict[str, list[Rule]] = {}
+    for rule in rules or ():
+        by_name.setdefault(rule.signal, []).append(rule)
+    problems = []
+    for line, entry in entries:
+        item = entry.suppression(f"{path}:{line}")
+        if item.expired(now):
+            message = (
+                f"{item.action.value} of {item.rule} expired at {format_rfc3339(item.until or 0)};"
+                " remove it or extend 'until'"
+            )
+            problems.append(Problem(str(path), message, line))
+            continue
+        if rules is None:
+            continue
+        matching = by_name.get(item.rule, [])
+        if not matching:
+            message = (
+                f"stale: rule {item.rule!r} is not defined in the checked rule files;"
+                " the entry no longer applies"
+            )
+            problems.append(Problem(str(path), message, line))
+        elif item.kind is not None and all(item.kind not in r.detect for r in matching):
+            message = (
+                f"stale: rule {item.rule!r} no longer detects {item.kind.value};"
+                " the ack no longer applies"
+            )
+            problems.append(Problem(str(path), message, line))
+        elif item.action is Action.EXPECT and all(now - item.since > r.window for r in matching):
+            window = format_duration(max(r.window for r in matching))
+            message = (
+                f"stale: the expected change of {item.rule} started at "
+                f"{format_rfc3339(item.since)}, longer ago than the rule's window ({window}):"
+                " it is the baseline now and the entry changes nothing; remove it"
+            )
+            problems.append(Problem(str(path), message, line))
+    return problems
+
+
+# --- writing --------------------------------------------------------------------------
+
+
+def entry_fields(suppression: Suppression) -> dict[str, Any]:
+    """The file's fields for a suppression, in the order a reviewer reads them."""
+    fields: dict[str, Any] = {"action": suppression.action.value, "rule": suppression.rule}
+    if suppression.matchers:
+        fields["matchers"] = dict(sorted(suppression.matchers.items()))
+    if suppression.kind is not None:
+        fields["kind"] = suppression.kind.value
+    if suppression.change is not None:
+        fields["change"] = format_change(suppression.change)
+    fields["reason"] = suppression.reason
+    if suppression.by:
+        fields["by"] = suppression.by
+    fields["since"] = format_rfc3339(suppression.since)
+    if suppression.until is not None:
+        fields["until"] = format_rfc3339(suppression.until)
+    return fields
+
+
+def append_entry(path: Path, suppression: Suppression) -> int:
+    """Append one entry to the file (created if missing); return the line it starts on.
+
+    The existing text is kept byte for byte: the entry is added at the end of the
+    ``suppressions:`` block list, which must therefore be the file's last top-level key
+    (as in every file these commands write). The new text is validated before it
+    replaces the old one, atomically.
+    """
+    original = path.read_text(encoding="utf-8") if path.exists() else ""
+    if original.strip() and not _only_comments(original):
+        load_entries(path)  # never append to a file that is already broken
+        text, indent = _open_list(path, original)
+    else:
+        text, indent = original + ("" if not original else "\n") + HEADER + "suppressions:\n", 2
+    if text and not text.endswith("\n"):
+        text += "\n"
+    line = text.count("\n") + 1
+    text += _render(entry_fields(suppression), indent)
+    temporary = path.with_name(path.name + ".tmp")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary.write_text(text, encoding="utf-8")
+    try:
+        load_entries(temporary)
+    except InputError as exc:
+        temporary.unlink()
+        problems = [Problem(str(path), p.message, p.line) for p in exc.problems]
+        raise InputError(problems) from None
+    temporary.replace(path)
+    return line
+
+
+def _only_comments(text: str) -> bool:
+    return all(not line.strip() or line.lstrip().startswith("#") for line in text.splitlines())
+
+
+def _open_list(path: Path, text: str) -> tuple[str, int]:
+    """The text ready for one more block item, and the items' indentation."""
+    root = yaml.compose(text, Loader=yaml.SafeLoader)
+    where = f"{path}: cannot append"
+    assert isinstance(root, yaml.MappingNode)  # load_entries checked the shape
+    last_key, last_value = root.value[-1]
+    if last_key.value != TOP_LEVEL_KEY:
+        entry = next((v for k, v in root.value if k.value == TOP_LEVEL_KEY), None)
+        if entry is None:
+            return text.rstrip("\n") + "\nsuppressions:\n", 2
+        raise InputError.at(
+            str(path),
+            f"{where}: 'suppressions:' must be the last top-level key",
+            last_key.start_mark.line + 1,
+        )
+    if not isinstance(last_value, yaml.SequenceNode):  # "suppressions:" with nothing after it
+        return text, 2
+    if last_value.flow_style:
+        if last_value.value:
+            raise InputError.at(
+                str(path),
+                f"{where}: write the list as block items ('- action: ...'), not [...]",
+                last_value.start_mark.line + 1,
+            )
+        start, end = last_value.start_mark.index, last_value.end_mark.index
+        return text[:start].rstrip(" ") + text[end:], 2
+    first = last_value.value[0]
+    return text, max(0, first.start_mark.column - 2)
+
+
+def _render(fields: Mapping[str, Any], indent: int) -> str:
+    """One block list item, each value on its key's line."""
+    pad = " " * indent
+    lines = []
+    for i, (key, value) in enumerate(fields.items()):
+        if isinstance(value, Mapping):
+            shown = "{" + ", ".join(f"{k}: {_scalar(v)}" for k, v in value.items()) + "}"
+        else:
+            shown = _scalar(value)
+        lines.append(f"{pad}{'- ' if i == 0 else '  '}{key}: {shown}\n")
+    return "".join(lines)
+
+
+def _scalar(value: str) -> str:
+    """Plain when YAML reads it back as the same string, else JSON-quoted (valid YAML)."""
+    special = "{}[],#&*!|>'\"%@`"
+    plain = value.strip() == value and "\n" not in value and not any(c in special for c in value)
+    try:
+        if plain and value and yaml.safe_load(value) == value:
+            return value
+    except yaml.YAMLError:
+        pass
+    return json.dumps(value, ensure_ascii=False)
+
+
+def suppressions_file_json_schema() -> str:
+    """The JSON Schema of the suppressions file, committed beside ``rules/schema.json``."""
+    schema: dict[str, Any] = {
+        "$schema": JSON_SCHEMA_DIALECT,
+        **SuppressionsFile.model_json_schema(by_alias=True),
+    }
+    return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _main(argv: Sequence[str]) -> int:
+    if len(argv) != 2 or argv[0] != "--write-schema":
+        print(
+            "usage: python -m adapters.suppressions --write-schema rules/suppressions.schema.json",
+            file=sys.stderr,
+        )
+        return 2
+    Path(argv[1]).write_text(suppressions_file_json_schema(), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main(sys.argv[1:]))
