@@ -506,6 +506,16 @@ def test_expressions_name_only_metrics_the_daemon_exports(where: str) -> None:
     assert used <= exported_metric_names(), sorted(used - exported_metric_names())
 
 
+def test_every_exported_metric_is_documented_for_operators() -> None:
+    text = (REPO / "docs" / "deploy.md").read_text()
+    documented = set(re.findall(r"^\| `(graysignal_[a-z_]+)` \|", text, flags=re.M))
+    families = {
+        family.name + ("_total" if family.type == "counter" else "")
+        for family in DaemonMetrics().registry.collect()
+    }
+    assert documented == families, (sorted(families - documented), sorted(documented - families))
+
+
 def test_promtool_accepts_the_prometheusrule_spec(tmp_path: Path) -> None:
     promtool = require("promtool")
     rules = tmp_path / "rules.yml"

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence, Set
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -142,7 +142,30 @@ class Engine:
                         runtimes.append(runtime)
                     groups[group.name] = GroupRuntime(group.name, group.interval, offset, runtimes)
             self._groups = groups
+            dropped = previous.keys() - {
+                (g.name, r.entry.rule.signal) for g in groups.values() for r in g.rules
+            }
+        self._forget_metrics(previous, dropped, groups)
         self._update_alert_gauges()
+
+    def _forget_metrics(
+        self,
+        previous: Mapping[tuple[str, str], RuleRuntime],
+        dropped: Set[tuple[str, str]],
+        groups: Mapping[str, GroupRuntime],
+    ) -> None:
+        """Remove the metric series of rules and groups the reload dropped."""
+        if self.metrics is None:
+            return
+        signals = {r.entry.rule.signal for g in groups.values() for r in g.rules}
+        for group_name, signal in sorted(dropped):
+            self.metrics.forget_rule(
+                group_name, signal, previous[group_name, signal].entry.rule.source
+            )
+            if signal not in signals:
+                self.metrics.forget_suppressions_of(signal)
+        for group_name in {g for g, _ in previous} - groups.keys():
+            self.metrics.forget_group(group_name)
 
     def groups(self) -> list[GroupRuntime]:
         with self._lock:

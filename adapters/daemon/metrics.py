@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
@@ -83,3 +85,36 @@ class DaemonMetrics:
             "When rules were last loaded successfully.",
             registry=r,
         )
+        self.pruned_findings = Counter(
+            "graysignal_ledger_pruned_findings",
+            "Findings deleted from the ledger because they were older than the retention.",
+            registry=r,
+        )
+
+    def forget_rule(self, group: str, rule: str, source: str) -> None:
+        """Drop the series of a rule a reload removed.
+
+        Left alone, a removed rule's ``graysignal_source_up`` would keep its last value
+        for the life of the process, and an alert on it would fire (or stay quiet) about
+        a rule that no longer exists.
+        """
+        _remove(self.evaluations, group, rule)
+        _remove(self.failures, group, rule)
+        _remove(self.source_up, group, rule, source)
+
+    def forget_group(self, group: str) -> None:
+        """Drop the series of a group a reload removed (see :meth:`forget_rule`)."""
+        _remove(self.duration, group)
+        _remove(self.missed, group)
+        _remove(self.last_success, group)
+
+    def forget_suppressions_of(self, rule: str) -> None:
+        """Drop a removed rule's suppressed-alert gauges (labelled by rule alone)."""
+        for action in ("ack", "expect"):
+            _remove(self.suppressed, rule, action)
+
+
+def _remove(metric: Counter | Gauge | Histogram, *labels: str) -> None:
+    """Remove one labelled child; a child never created is fine (older clients raise)."""
+    with contextlib.suppress(KeyError):
+        metric.remove(*labels)

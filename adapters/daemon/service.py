@@ -46,6 +46,8 @@ from detector.suppressions import Suppression
 log = structlog.get_logger("graysignal.daemon")
 
 DELIVERY_TICK = 1.0
+PRUNE_INTERVAL = 3600
+"""Seconds between ledger retention passes (the first runs at start)."""
 NOTIFY_TIMEOUT = 5.0
 REPLAY_LOOKBACK = "14d"
 
@@ -314,7 +316,7 @@ class Service:
                 log.warning("group overran its interval", group=name, missed=missed)
 
     def _delivery_loop(self) -> None:
-        next_resend = self.clock.now()
+        next_resend = next_prune = self.clock.now()
         while not self._stop.wait(DELIVERY_TICK):
             now = self.clock.now()
             try:
@@ -326,6 +328,24 @@ class Service:
                 self._resend(int(now))
                 self._poll_silences(int(now))
                 next_resend = now + self.settings.resend_interval
+            if now >= next_prune:
+                self.prune_ledger(int(now))
+                next_prune = now + PRUNE_INTERVAL
+
+    def prune_ledger(self, now: int) -> None:
+        """Keep the ledger bounded: findings are one row per finding per evaluation.
+
+        Transitions, the outbox, deliveries, digests and silences stay: replay, the
+        digest and retrospectives read them, and they grow with alerts, not evaluations.
+        """
+        try:
+            deleted = self.ledger.prune_findings(before=now - self.settings.finding_retention)
+        except Exception:  # e.g. a locked ledger: the next pass prunes the same rows
+            log.exception("pruning old findings failed")
+            return
+        self.metrics.pruned_findings.inc(deleted)
+        if deleted:
+            log.info("pruned old findings", deleted=deleted)
 
     def _poll_silences(self, now: int) -> None:
         """Which firing alerts humans silenced in Alertmanager (best effort, logged)."""

@@ -54,6 +54,10 @@ class DaemonSettings(BaseSettings):
     flush_timeout: PositiveDuration = Field(
         default=10, description="seconds to keep delivering at shutdown"
     )
+    finding_retention: PositiveDuration = Field(
+        default=35 * 86_400,
+        description="findings older than this are pruned from the ledger (hourly)",
+    )
     log_level: str = "info"
     log_format: Literal["json", "console"] = "json"
     digest: DigestSettings = Field(
