@@ -46,7 +46,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-import structlog
 
 from detector.series import Series, format_labels
 from tests.conftest import load_nab
@@ -530,20 +529,6 @@ class StubServer:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@pytest.fixture(autouse=True, name="fresh_structlog")
-def fresh_structlog_fixture() -> Iterator[None]:
-    """Every test starts and ends with structlog's default configuration.
-
-    Commands configure structlog globally (a level filter, a stream); a test that ran a
-    command before must not decide whether these tests' log lines are kept, and these
-    tests' commands must not leave their configuration to later tests. Autouse in every
-    module that imports it.
-    """
-    structlog.reset_defaults()
-    yield
-    structlog.reset_defaults()
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,6 @@ from tests.backtest_fixtures import (
     BacktestServer,
     backtest_prometheus_fixture,  # noqa: F401  (the fixture `backtest_prometheus`)
 )
-from tests.servers import fresh_structlog_fixture  # noqa: F401  (autouse)
 
 BASELINE = INCIDENTS / "backtest-baseline.json"
 

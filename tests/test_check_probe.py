@@ -16,7 +16,6 @@ from adapters.cli import app
 from tests.servers import (
     RealServer,
     free_port,
-    fresh_structlog_fixture,  # noqa: F401  (autouse: structlog defaults per test)
     prometheus_server,  # noqa: F401  (the fixture `prometheus`)
 )
 

@@ -14,7 +14,6 @@ from tests.alertmanager_server import running_alertmanager, wait_until
 from tests.daemon_helpers import daemon, metric
 from tests.servers import (
     RealServer,
-    fresh_structlog_fixture,  # noqa: F401  (autouse: structlog defaults per test)
     prometheus_server,  # noqa: F401  (the fixture `prometheus`)
 )
 

@@ -16,7 +16,6 @@ from typer.testing import CliRunner, Result
 from adapters.cli import app
 from tests.alertmanager_server import RecordingServer, Reply, recording_server
 from tests.digest_fixtures import HISTORY_WEEKS, PERIOD, write_rules
-from tests.servers import fresh_structlog_fixture  # noqa: F401  (autouse)
 
 
 @pytest.fixture(scope="module")

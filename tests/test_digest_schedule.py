@@ -22,7 +22,6 @@ from adapters.digest.settings import DigestSettings
 from adapters.ledger import Ledger
 from tests.alertmanager_server import recording_server, wait_until
 from tests.digest_fixtures import PERIOD, write_rules
-from tests.servers import fresh_structlog_fixture  # noqa: F401  (autouse)
 
 
 def utc(text: str) -> int:

@@ -50,7 +50,6 @@ from tests.alertmanager_server import (
     recording_server,
 )
 from tests.digest_fixtures import PERIOD, big_digest, make_item
-from tests.servers import fresh_structlog_fixture  # noqa: F401  (autouse)
 from tests.test_webhook_slack_notifiers import block_problems
 
 T0 = PERIOD.end + 9 * 3600

@@ -26,7 +26,6 @@ from detector.series import Series
 from tests.servers import (
     GENERATED_START,
     RealServer,
-    fresh_structlog_fixture,  # noqa: F401  (autouse: structlog defaults per test)
     prometheus_server,  # noqa: F401  (the fixture `prometheus`)
 )
 

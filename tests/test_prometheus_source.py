@@ -25,7 +25,6 @@ from tests.servers import (
     GENERATED_START,
     Dataset,
     RealServer,
-    fresh_structlog_fixture,  # noqa: F401  (autouse: structlog defaults per test)
     prometheus_server,  # noqa: F401  (the fixture `prometheus`)
 )
 

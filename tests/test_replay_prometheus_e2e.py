@@ -22,7 +22,6 @@ from adapters.timeparse import format_rfc3339
 from tests.servers import (
     Dataset,
     RealServer,
-    fresh_structlog_fixture,  # noqa: F401  (autouse: structlog defaults per test)
     prometheus_server,  # noqa: F401  (the fixture `prometheus`)
 )
 

@@ -26,7 +26,6 @@ from tests.servers import (
     StubServer,
     TlsFiles,
     free_port,
-    fresh_structlog_fixture,  # noqa: F401  (autouse: structlog defaults per test)
     json_reply,
     stub_server_factory,  # noqa: F401  (the fixture `stub_server`)
     tls_files_fixture,  # noqa: F401  (the fixture `tls_files`)

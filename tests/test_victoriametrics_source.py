@@ -19,7 +19,6 @@ from detector.rule import Rule
 from tests.servers import (
     GENERATED_POINTS,
     RealServer,
-    fresh_structlog_fixture,  # noqa: F401  (autouse: structlog defaults per test)
     victoria_metrics_server,  # noqa: F401  (the fixture `victoria_metrics`)
 )
 
