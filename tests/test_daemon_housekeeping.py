@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 from adapters.daemon.service import Service
@@ -12,6 +14,7 @@ from detector.testing import EPOCH
 from tests.test_daemon_engine import GROUP, Frozen, Recorder, write_rules
 
 DAY = 86_400
+REPO = Path(__file__).resolve().parents[1]
 SHIFTED = EPOCH + int(8.9 * DAY)  # inside the planted shift of write_rules' series
 
 
@@ -78,3 +81,12 @@ def test_a_rule_removed_by_reload_takes_its_metric_series_with_it(tmp_path: Path
     moved = {**source_up, "group": "web"}
     assert registry.get_sample_value("graysignal_source_up", moved) == 1
     service.ledger.close()
+
+
+def test_the_command_line_does_not_load_matplotlib_until_a_report_needs_it() -> None:
+    """The daemon runs from the same CLI; plotting is for HTML reports only."""
+    probe = "import sys, adapters.cli; print('matplotlib' in sys.modules)"
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert result.stdout.strip() == "False"

@@ -23,7 +23,6 @@ from adapters.errors import InputError, SourceUnavailable
 from adapters.ledger import Ledger
 from adapters.logging import configure_logging
 from adapters.replaying import ScheduledRule, attach_notices, fetch_history, replay_rules
-from adapters.reports.html_report import render_html
 from adapters.reports.json_report import render_json
 from adapters.reports.markdown_report import render_markdown
 from adapters.reports.terminal_report import print_summary
@@ -142,6 +141,10 @@ def write_output(
         if story is not None:
             text += "\n" + "\n".join(render_story_markdown(story, result.incident, level=3))
     else:
+        # matplotlib is imported only for HTML: the daemon and the other commands share
+        # this module and should not pay for it in start-up time and memory.
+        from adapters.reports.html_report import render_html  # noqa: PLC0415
+
         text = render_html(result, title=title)
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
