@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
+from typer.testing import CliRunner
 
+from adapters.cli import app
 from adapters.daemon.settings import load_settings, parse_shard
 from detector.replay import next_evaluation
 
@@ -70,3 +72,33 @@ def test_bad_shard_is_rejected(text: str) -> None:
 )
 def test_next_evaluation_is_on_the_group_phase(now: float, expected: int) -> None:
     assert next_evaluation(now, interval=60, offset=17) == expected
+
+
+@pytest.mark.parametrize(
+    ("variable", "field"),
+    [
+        ("GRAYSIGNAL_SLACK_WEBHOOK_URL", "slack_webhook_url"),
+        ("GRAYSIGNAL_WEBHOOK_URL", "webhook_url"),
+    ],
+)
+@pytest.mark.parametrize("url", ["hooks.example/T0/s3cr3t-path", "http://[::zz/s3cr3t-path"])
+def test_a_malformed_notifier_url_stops_the_daemon_with_exit_2_and_hides_it(
+    variable: str, field: str, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("groups: []\n")
+    monkeypatch.setenv(variable, url)
+
+    result = CliRunner().invoke(app, ["run", "--rules", str(rules), "--once"])
+
+    assert result.exit_code == 2
+    assert f"settings: {field}: " in result.output
+    assert "s3cr3t" not in result.output
+
+
+def test_a_malformed_alertmanager_url_is_named_by_position() -> None:
+    with pytest.raises(ValidationError) as raised:
+        load_settings(alertmanager_urls=["http://127.0.0.1:9093", "127.0.0.1:9094"])
+    (error,) = raised.value.errors()
+    assert error["loc"] == ("alertmanager_urls",)
+    assert "URL 2" in error["msg"]

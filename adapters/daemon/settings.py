@@ -19,6 +19,7 @@ from pydantic_settings import (
 )
 
 from adapters.digest.settings import DigestSettings, digest_values
+from adapters.notify.base import require_http_url
 from detector.rule import PositiveDuration
 
 DEFAULT_PORT = 9786
@@ -78,6 +79,25 @@ class DaemonSettings(BaseSettings):
     def _digest_environment_over_file(cls, value: Any) -> Any:
         return digest_values(value)
 
+    @field_validator("webhook_url", "slack_webhook_url")
+    @classmethod
+    def _secret_http_url(cls, value: SecretStr | None) -> SecretStr | None:
+        """Reject a malformed notifier URL at start (exit 2), naming the field only: the
+        URL is the secret, so neither it nor a parser's message quoting it is repeated."""
+        if value is not None:
+            _check_http_url(value.get_secret_value())
+        return value
+
+    @field_validator("alertmanager_urls")
+    @classmethod
+    def _alertmanager_http_urls(cls, value: list[str]) -> list[str]:
+        for index, url in enumerate(value):
+            try:
+                _check_http_url(url)
+            except ValueError as exc:
+                raise ValueError(f"URL {index + 1}: {exc}") from None
+        return value
+
     @field_validator("shard")
     @classmethod
     def _shard_form(cls, value: str | None) -> str | None:
@@ -111,6 +131,13 @@ def parse_shard(text: str) -> tuple[int, int]:
     if count < 1 or not 0 <= index < count:
         raise ValueError(f"shard {text!r}: need 0 <= i < N")
     return index, count
+
+
+def _check_http_url(url: str) -> None:
+    try:
+        require_http_url(url, "URL")
+    except Exception:  # httpx.InvalidURL's message may quote the URL
+        raise ValueError("must look like http(s)://host[:port]/...") from None
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> DaemonSettings:
