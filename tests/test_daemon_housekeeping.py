@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from structlog.testing import capture_logs
+
 from adapters.daemon.service import Service
 from adapters.daemon.settings import DaemonSettings
 from adapters.sources import FileSource
@@ -90,3 +92,19 @@ def test_the_command_line_does_not_load_matplotlib_until_a_report_needs_it() -> 
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert result.stdout.strip() == "False"
+
+
+def test_a_configured_suppressions_file_that_does_not_exist_is_said_not_fatal(
+    tmp_path: Path,
+) -> None:
+    rules = write_rules(tmp_path)
+    missing = tmp_path / "reviewed" / "suppressions.yaml"
+    service = daemon(tmp_path, rules, suppressions=missing)
+
+    with capture_logs() as logs:
+        assert service.reload()
+
+    assert service.engine.suppressions() == []
+    (warning,) = [e for e in logs if e["log_level"] == "warning"]
+    assert warning["path"] == str(missing)
+    service.ledger.close()

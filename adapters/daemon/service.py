@@ -188,6 +188,11 @@ class Service:
         """The configured suppressions file, else ``suppressions.yaml`` beside the rules."""
         if self.settings.suppressions is not None:
             paths = [self.settings.suppressions]
+            if not self.settings.suppressions.exists():  # allowed (no acks yet), but said
+                log.warning(
+                    "configured suppressions file does not exist; no suppressions",
+                    path=str(self.settings.suppressions),
+                )
         else:
             paths = suppressions_files_near(self.settings.rules)
         return [s for path in paths for s in load_suppressions(path)]
