@@ -19,10 +19,15 @@ Regenerate the editor schema with
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
+import math
+import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -38,10 +43,10 @@ from adapters.rulefiles import (
     top_level_keys,
 )
 from adapters.timeparse import format_rfc3339, parse_timestamp
-from detector.durations import format_duration
+from detector.durations import format_duration, parse_duration
 from detector.finding import Kind
 from detector.rule import Rule
-from detector.suppressions import Action, Suppression
+from detector.suppressions import EXPECT_ONSET_GRACE, Action, Suppression
 
 __all__ = [
     "DEFAULT_ACK_DAYS",
@@ -114,8 +119,19 @@ def parse_change(value: str | float) -> float:
 
 
 def format_change(fraction: float) -> str:
-    """``0.1234`` -> ``"+12.3%"`` (what the file holds and a reviewer reads)."""
-    return f"{fraction * 100:+.1f}%"
+    """``0.1234`` -> ``"+12.3%"``, ``0.0004`` -> ``"+0.04%"`` (what a reviewer reads).
+
+    Three significant digits, never fewer than one decimal below 100%, so a small
+    effect is not written as ``+0.0%`` (an ack of nothing would cover nothing).
+    """
+    percent = fraction * 100
+    if percent == 0 or not math.isfinite(percent):
+        return f"{percent:+.1f}%"
+    decimals = min(6, max(1, 2 - math.floor(math.log10(abs(percent)))))
+    text = f"{percent:+.{decimals}f}"
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text + "%"
 
 
 def _moment(value: Moment) -> int:
@@ -148,6 +164,10 @@ class SuppressionEntry(BaseModel):
         default=None,
         description="ack: the effect when acknowledged; expect: the expected change (+20%)",
     )
+    time_to_limit: str | None = Field(
+        default=None,
+        description="exhaustion ack: the forecast time left when acknowledged (e.g. 25d22h)",
+    )
     reason: str = Field(min_length=1, description="why this is accepted (shown with the alert)")
     by: str | None = Field(default=None, description="who accepted it")
     since: str | int | date | datetime = Field(
@@ -171,6 +191,13 @@ class SuppressionEntry(BaseModel):
             parse_change(value)
         return value
 
+    @field_validator("time_to_limit")
+    @classmethod
+    def _duration_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
     @field_validator("since", "until")
     @classmethod
     def _time_parses(cls, value: Moment | None) -> Moment | None:
@@ -188,12 +215,26 @@ class SuppressionEntry(BaseModel):
                     "an ack needs 'until': acknowledgements expire "
                     f"(graysignal ack writes {DEFAULT_ACK_DAYS} days by default)"
                 )
+            if self.change is not None and parse_change(self.change) == 0:
+                raise ValueError(
+                    "an ack's 'change' must not be zero (twice nothing is nothing);"
+                    " leave it out to let only 'until' end the ack"
+                )
+            if self.kind is Kind.EXHAUSTION and self.time_to_limit is None:
+                raise ValueError(
+                    "an exhaustion ack needs 'time_to_limit', the time left when acknowledged:"
+                    " it holds until that time halves"
+                )
+            if self.kind is not Kind.EXHAUSTION and self.time_to_limit is not None:
+                raise ValueError("'time_to_limit' belongs to exhaustion acks only")
         else:
             if self.kind is not None:
                 raise ValueError(
                     "an expect takes no 'kind': it explains level_shift, trend and volume "
                     "findings of the expected size"
                 )
+            if self.time_to_limit is not None:
+                raise ValueError("an expect takes no 'time_to_limit'")
             if self.change is None:
                 raise ValueError("an expect needs 'change', e.g. change: \"+20%\"")
             if parse_change(self.change) == 0:
@@ -216,6 +257,9 @@ class SuppressionEntry(BaseModel):
             by=self.by,
             kind=self.kind,
             change=None if self.change is None else parse_change(self.change),
+            time_to_limit=None
+            if self.time_to_limit is None
+            else parse_duration(self.time_to_limit),
             where=where,
         )
 
@@ -337,7 +381,9 @@ def review_suppressions(
                 " the ack no longer applies"
             )
             problems.append(Problem(str(path), message, line))
-        elif item.action is Action.EXPECT and all(now - item.since > r.window for r in matching):
+        elif item.action is Action.EXPECT and all(
+            now - (item.since + EXPECT_ONSET_GRACE) > r.window for r in matching
+        ):
             window = format_duration(max(r.window for r in matching))
             message = (
                 f"stale: the expected change of {item.rule} started at "
@@ -360,6 +406,8 @@ def entry_fields(suppression: Suppression) -> dict[str, Any]:
         fields["kind"] = suppression.kind.value
     if suppression.change is not None:
         fields["change"] = format_change(suppression.change)
+    if suppression.time_to_limit is not None:
+        fields["time_to_limit"] = format_duration(suppression.time_to_limit)
     fields["reason"] = suppression.reason
     if suppression.by:
         fields["by"] = suppression.by
@@ -372,32 +420,80 @@ def entry_fields(suppression: Suppression) -> dict[str, Any]:
 def append_entry(path: Path, suppression: Suppression) -> int:
     """Append one entry to the file (created if missing); return the line it starts on.
 
-    The existing text is kept byte for byte: the entry is added at the end of the
-    ``suppressions:`` block list, which must therefore be the file's last top-level key
-    (as in every file these commands write). The new text is validated before it
-    replaces the old one, atomically.
+    The existing text is kept byte for byte, line endings included: the entry is added
+    at the end of the ``suppressions:`` block list, which must therefore be the file's
+    last top-level key (as in every file these commands write). The new text is
+    validated before it atomically replaces the old one, under an exclusive lock, so
+    two people acknowledging at once both get their entry.
     """
-    original = path.read_text(encoding="utf-8") if path.exists() else ""
-    if original.strip() and not _only_comments(original):
-        load_entries(path)  # never append to a file that is already broken
-        text, indent = _open_list(path, original)
-    else:
-        text, indent = original + ("" if not original else "\n") + HEADER + "suppressions:\n", 2
-    if text and not text.endswith("\n"):
-        text += "\n"
-    line = text.count("\n") + 1
-    text += _render(entry_fields(suppression), indent)
-    temporary = path.with_name(path.name + ".tmp")
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary.write_text(text, encoding="utf-8")
-    try:
-        load_entries(temporary)
-    except InputError as exc:
-        temporary.unlink()
-        problems = [Problem(str(path), p.message, p.line) for p in exc.problems]
-        raise InputError(problems) from None
-    temporary.replace(path)
+    with _locked(path.parent):
+        original = _read_exactly(path)
+        newline = "\r\n" if "\r\n" in original else "\n"
+        text = original.replace("\r\n", "\n")
+        if text.strip() and not _only_comments(text):
+            load_entries(path)  # never append to a file that is already broken
+            text, indent = _open_list(path, text)
+        else:
+            text, indent = text + ("" if not text else "\n") + HEADER + "suppressions:\n", 2
+        if text and not text.endswith("\n"):
+            text += "\n"
+        line = text.count("\n") + 1
+        text += _render(entry_fields(suppression), indent)
+        _replace_validated(path, _with_newlines(text, newline))
     return line
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on the file's folder while the block runs.
+
+    The folder, not the file: the file is replaced by a rename, so a lock on it would
+    guard an inode nobody reads any more; and no lock file is left in the repository.
+    """
+    descriptor = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(descriptor, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(descriptor)  # closing releases the lock
+
+
+def _read_exactly(path: Path) -> str:
+    """The file's text with its own line endings (``read_text`` would turn CRLF to LF)."""
+    if not path.exists():
+        return ""
+    with path.open(encoding="utf-8", newline="") as handle:
+        return handle.read()
+
+
+def _with_newlines(text: str, newline: str) -> str:
+    """``text`` with every bare LF written as ``newline`` (CRLF files stay CRLF)."""
+    if newline == "\n":
+        return text
+    return text.replace("\r\n", "\n").replace("\n", newline)
+
+
+def _replace_validated(path: Path, text: str) -> None:
+    """Write ``text`` to a private temporary file beside ``path``, check that it loads,
+    flush it to disk and rename it over ``path`` (keeping the file's permissions)."""
+    descriptor, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    temporary = Path(name)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if path.exists():
+            temporary.chmod(path.stat().st_mode & 0o7777)
+        try:
+            load_entries(temporary)
+        except InputError as exc:
+            problems = [Problem(str(path), p.message, p.line) for p in exc.problems]
+            raise InputError(problems) from None
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _only_comments(text: str) -> bool:

@@ -9,13 +9,18 @@ code-reviewed and versioned like a rule. Two actions exist:
     "We have seen this alert and accept it for now." It covers exactly one
     (rule, series, kind) -- an alert's identity -- until it expires or the change grows
     *materially*: once the effect reaches :data:`MATERIAL_FACTOR` times the effect at
-    acknowledgement (or turns around), the finding is news again and alerts.
+    acknowledgement (or turns around), the finding is news again and alerts. For
+    ``exhaustion`` the effect is the time left: the ack holds until the forecast time
+    to the limit falls to 1/:data:`MATERIAL_FACTOR` of the acknowledged one (a level
+    relative to a moving window would hide a disk filling at a steady rate).
 ``expect``
-    "This rule's series will (or did) change by about this much from this date on": a
+    "This rule's series will (or did) change by about this much on this date": a
     launch, a migration, a new customer. The expected change is the new baseline: a
-    level-type finding that starts on or after the date, goes the expected way and is no
-    bigger than :data:`EXPECT_TOLERANCE` times the expected change is explained by it.
-    Anything beyond that alerts, and so does every other kind.
+    level-type finding that starts within :data:`EXPECT_ONSET_GRACE` of the date, goes
+    the expected way and is no bigger than :data:`EXPECT_TOLERANCE` times the expected
+    change is explained by it. Anything beyond that alerts, and so do every other kind
+    and every change that starts later: an expectation explains one change, not every
+    change of that size from then on.
 
 A suppression never hides a *new* kind of finding on the same series: an ack names its
 kind, and an expectation only explains the kinds that measure a change of level
@@ -56,11 +61,11 @@ EXPECT_TOLERANCE: Final = 1.5
 """An expected change explains findings up to this multiple of its stated size."""
 
 EXPECT_ONSET_GRACE: Final = 86_400
-"""Seconds before an expectation's date that an estimated onset may still lie.
+"""Seconds either side of an expectation's date that an estimated onset may lie.
 
-Onset estimates of slow changes can precede the real start by hours, and launches are
-rolled out ahead of the announced date; a day covers both without reaching back far
-enough to explain an older, unrelated change.
+Onset estimates of slow changes can be hours off, and launches roll out a little
+before or after the announced date; a day covers both without reaching far enough to
+explain an older or a later, unrelated change.
 """
 
 EXPECTABLE_KINDS: Final = frozenset({Kind.LEVEL_SHIFT, Kind.TREND, Kind.VOLUME})
@@ -80,7 +85,8 @@ class Suppression:
     baseline); ``until`` is exclusive, ``None`` meaning no expiry. ``change`` is a signed
     relative change (0.12 = +12%): for an ack the effect at acknowledgement (``None`` when
     it was not known, so only expiry ends the ack), for an expectation the expected
-    change. ``where`` locates the entry (``rules/suppressions.yaml:12``) for messages.
+    change. ``time_to_limit`` is an ``exhaustion`` ack's forecast time left (seconds)
+    when it was given. ``where`` locates the entry (``rules/suppressions.yaml:12``).
     """
 
     action: Action
@@ -92,6 +98,7 @@ class Suppression:
     by: str | None = None
     kind: Kind | None = None
     change: float | None = None
+    time_to_limit: float | None = None
     where: str = field(default="", compare=False)
 
     def active(self, now: int) -> bool:
@@ -130,6 +137,8 @@ class Suppression:
     def _ack_covers(self, finding: Finding) -> bool:
         if finding.kind is not self.kind:
             return False  # a new kind on the same series is news
+        if finding.kind is Kind.EXHAUSTION:
+            return _limit_not_much_closer(finding.time_to_limit, self.time_to_limit)
         if self.change is None:
             return True
         return _same_sign(finding.relative_change, self.change) and abs(
@@ -139,8 +148,8 @@ class Suppression:
     def _expect_covers(self, finding: Finding) -> bool:
         if finding.kind not in EXPECTABLE_KINDS or self.change is None:
             return False
-        if finding.onset < self.since - EXPECT_ONSET_GRACE:
-            return False  # began before the expected change: something else
+        if abs(finding.onset - self.since) > EXPECT_ONSET_GRACE:
+            return False  # began well before or after the expected change: another one
         return _same_sign(finding.relative_change, self.change) and abs(
             finding.relative_change
         ) <= EXPECT_TOLERANCE * abs(self.change)
@@ -171,6 +180,14 @@ def split_suppressed(
         else:
             covered.append(Suppressed(finding, entry))
     return kept, covered
+
+
+def _limit_not_much_closer(now_left: float | None, acked_left: float | None) -> bool:
+    """An exhaustion ack holds while the time left stays above 1/MATERIAL_FACTOR of the
+    acknowledged time left; without both forecasts nothing is covered."""
+    if now_left is None or acked_left is None or math.isnan(now_left):
+        return False
+    return now_left * MATERIAL_FACTOR > acked_left
 
 
 def _same_sign(value: float, reference: float) -> bool:

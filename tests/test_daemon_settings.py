@@ -96,9 +96,11 @@ def test_a_malformed_notifier_url_stops_the_daemon_with_exit_2_and_hides_it(
     assert "s3cr3t" not in result.output
 
 
-def test_a_malformed_alertmanager_url_is_named_by_position() -> None:
+@pytest.mark.parametrize("bad", ["127.0.0.1:9094", "http://127.0.0.1:9094/?token=s3cr3t"])
+def test_a_malformed_alertmanager_url_is_named_by_position(bad: str) -> None:
     with pytest.raises(ValidationError) as raised:
-        load_settings(alertmanager_urls=["http://127.0.0.1:9093", "127.0.0.1:9094"])
+        load_settings(alertmanager_urls=["http://127.0.0.1:9093", bad])
     (error,) = raised.value.errors()
     assert error["loc"] == ("alertmanager_urls",)
     assert "URL 2" in error["msg"]
+    assert "s3cr3t" not in error["msg"]

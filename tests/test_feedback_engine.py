@@ -141,7 +141,7 @@ def test_suppressed_alerts_are_logged_counted_and_recorded_never_silent(tmp_path
     assert started[0]["entry"] == "rules/suppressions.yaml:3"
     assert "acknowledged by ana" in started[0]["suppression"]
     assert engine.metrics is not None
-    gauge = engine.metrics.suppressed.labels(rule=RULE, action="ack")._value.get()
+    gauge = engine.metrics.suppressed.labels(group=GROUP, rule=RULE, action="ack")._value.get()
     assert gauge == 1
     rows = engine.ledger._db().execute("SELECT * FROM suppressed").fetchall()
     assert len(rows) == 1

@@ -13,7 +13,7 @@ from tests.alertmanager_server import wait_until
 from tests.daemon_helpers import daemon, metric
 from tests.test_daemon_process import write_rules
 
-SUPPRESSED = 'graysignal_suppressed_alerts{action="ack",rule="LatencyShift"}'
+SUPPRESSED = 'graysignal_suppressed_alerts{action="ack",group="api",rule="LatencyShift"}'
 GOOD = """\
 # accepted changes, reviewed like rules
 suppressions:

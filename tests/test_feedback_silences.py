@@ -19,7 +19,9 @@ from typer.testing import CliRunner
 from adapters.cli import app
 from adapters.daemon.metrics import DaemonMetrics
 from adapters.ledger import Ledger
+from adapters.notify.alertmanager import alertmanager_fingerprint
 from adapters.notify.silences import SilenceMatcher, SilenceWatcher, silence_readers
+from adapters.suppressions import load_suppressions
 from adapters.timeparse import format_rfc3339
 from tests.alertmanager_server import free_port, running_alertmanager, wait_until
 from tests.daemon_helpers import daemon
@@ -138,3 +140,29 @@ def test_silence_matchers_follow_alertmanager_semantics() -> None:
     assert SilenceMatcher("service", "search", is_regex=False, is_equal=False).matches(labels)
     assert not SilenceMatcher("service", "check.*", is_regex=True, is_equal=False).matches(labels)
     assert SilenceMatcher("region", "", is_regex=False).matches(labels)  # missing is ""
+
+
+def test_ack_accepts_the_fingerprint_alertmanager_shows(tmp_path: Path) -> None:
+    """An on-call engineer copies the fingerprint from Alertmanager's UI or API, which
+    hashes labels differently from graysignal's ledger; ``ack`` must find the alert."""
+    write_rules(tmp_path)
+    ledger = tmp_path / "ledger.db"
+    suppressions = tmp_path / "suppressions.yaml"
+    with (
+        running_alertmanager(tmp_path / "am") as (alertmanager, _),
+        daemon(tmp_path, "--alertmanager-url", alertmanager.url),
+    ):
+        (shown,) = alertmanager.wait_for_alerts(lambda alerts: len(alerts) == 1)
+        result = CliRunner().invoke(
+            app,
+            [
+                "ack", shown["fingerprint"], "--reason", "known", "--by", "ana",
+                "--ledger", str(ledger), "--file", str(suppressions),
+            ],
+        )  # fmt: skip
+
+    assert result.exit_code == 0, result.output
+    assert alertmanager_fingerprint(shown["labels"]) == shown["fingerprint"]
+    (entry,) = load_suppressions(suppressions)
+    assert entry.rule == shown["labels"]["alertname"] == "LatencyShift"
+    assert entry.kind is not None and entry.kind.value == shown["labels"]["graysignal_kind"]

@@ -108,6 +108,27 @@ def test_expected_change_does_not_explain_an_older_change() -> None:
     assert not entry.covers(finding(0.2, onset=NOW - 2 * DAY - EXPECT_ONSET_GRACE - 1), NOW)
 
 
+def test_expected_change_does_not_explain_a_later_change_of_the_same_size() -> None:
+    entry = expect(since=NOW - 90 * DAY)
+    assert entry.covers(finding(0.2, onset=NOW - 90 * DAY + EXPECT_ONSET_GRACE), NOW)
+    assert not entry.covers(finding(0.2, onset=NOW - 90 * DAY + EXPECT_ONSET_GRACE + 1), NOW)
+    assert not entry.covers(finding(0.25, Kind.LEVEL_SHIFT, onset=NOW - DAY), NOW)
+
+
+def exhaustion(time_to_limit: float | None) -> Finding:
+    return replace(finding(0.05, Kind.EXHAUSTION), time_to_limit=time_to_limit)
+
+
+def test_an_exhaustion_ack_holds_until_the_time_left_halves() -> None:
+    entry = ack(kind=Kind.EXHAUSTION, change=0.058, time_to_limit=26 * DAY)
+    assert entry.covers(exhaustion(14 * DAY), NOW)  # a steady fill, as acknowledged
+    assert not entry.covers(exhaustion(13 * DAY), NOW)  # half the time left: news again
+    # The level relative to the window stays flat while a disk fills at a steady rate,
+    # so a relative change must never be what keeps an exhaustion ack alive.
+    assert not ack(kind=Kind.EXHAUSTION, change=0.058).covers(exhaustion(2 * DAY), NOW)
+    assert not entry.covers(exhaustion(None), NOW)
+
+
 def test_infinite_change_from_zero_is_never_covered() -> None:
     assert not ack(change=0.5).covers(finding(float("inf")), NOW)
     assert not expect().covers(finding(float("inf"), Kind.LEVEL_SHIFT), NOW)

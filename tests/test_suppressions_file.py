@@ -7,15 +7,23 @@ ledger that ``ack`` reads is written by the daemon's own engine.
 from __future__ import annotations
 
 import json
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from adapters.cli import app
-from adapters.suppressions import load_suppressions, suppressions_file_json_schema
+from adapters.errors import InputError
+from adapters.suppressions import (
+    append_entry,
+    format_change,
+    load_suppressions,
+    parse_change,
+    suppressions_file_json_schema,
+)
 from detector.finding import Kind
-from detector.suppressions import Action
+from detector.suppressions import Action, Suppression
 from tests.test_feedback_engine import RULE, drive, make_engine, write_series
 
 SCHEMA = Path(__file__).resolve().parent.parent / "rules" / "suppressions.schema.json"
@@ -202,3 +210,97 @@ def test_ack_by_fingerprint_acknowledges_exactly_that_alert(tmp_path: Path) -> N
     assert entry.until is not None
     assert entry.since is not None
     assert entry.until - entry.since == 30 * 86400
+
+
+def expectation(rule: str) -> Suppression:
+    return Suppression(
+        action=Action.EXPECT,
+        rule=rule,
+        matchers={"service": "checkout"},
+        reason=f"launch of {rule}",
+        since=1_795_000_000,
+        until=None,
+        change=0.2,
+    )
+
+
+def test_simultaneous_appends_all_land_and_leave_no_stray_file(tmp_path: Path) -> None:
+    file = tmp_path / "suppressions.yaml"
+    append_entry(file, expectation("Seed"))
+    rules = [f"Rule{i}" for i in range(8)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(lambda rule: append_entry(file, expectation(rule)), rules))
+
+    assert sorted(s.rule for s in load_suppressions(file)) == sorted(["Seed", *rules])
+    assert [p.name for p in tmp_path.iterdir()] == ["suppressions.yaml"]
+
+
+def test_append_keeps_windows_line_endings_and_permissions(tmp_path: Path) -> None:
+    file = tmp_path / "suppressions.yaml"
+    original = b"# reviewed\r\nsuppressions:\r\n  - action: expect\r\n    rule: A\r\n"
+    original += b'    change: "+20%"\r\n    reason: r\r\n    since: 2026-11-01\r\n'
+    file.write_bytes(original)
+    file.chmod(0o640)
+
+    line = append_entry(file, expectation("B"))
+
+    written = file.read_bytes()
+    assert written.startswith(original)
+    assert b"\n" not in written.replace(b"\r\n", b"")  # every line still ends in CRLF
+    assert line == 8
+    assert file.stat().st_mode & 0o777 == 0o640
+    assert [s.rule for s in load_suppressions(file)] == ["A", "B"]
+
+
+@pytest.mark.parametrize(
+    ("fraction", "text"),
+    [(0.1234, "+12.3%"), (0.0004, "+0.04%"), (-0.05, "-5%"), (1.5, "+150%"), (12.34, "+1234%")],
+)
+def test_effects_are_written_with_enough_digits_to_mean_something(
+    fraction: float, text: str
+) -> None:
+    assert format_change(fraction) == text
+    assert parse_change(text) == pytest.approx(fraction, rel=5e-3)  # three digits
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ("kind: trend\n    change: 0%", "must not be zero"),
+        ("kind: exhaustion", "needs 'time_to_limit'"),
+        ("kind: trend\n    time_to_limit: 3d", "exhaustion acks only"),
+    ],
+)
+def test_acks_that_could_never_hold_or_never_end_are_rejected(
+    fields: str, message: str, tmp_path: Path
+) -> None:
+    file = tmp_path / "suppressions.yaml"
+    file.write_text(
+        "suppressions:\n  - action: ack\n    rule: R\n    reason: r\n"
+        f"    {fields}\n    since: 2026-11-01\n    until: 2026-12-01\n"
+    )
+
+    with pytest.raises(InputError) as raised:
+        load_suppressions(file)
+
+    assert message in str(raised.value)
+    assert f"{file}:2" in str(raised.value)
+
+
+def test_an_exhaustion_ack_round_trips_its_time_to_limit(tmp_path: Path) -> None:
+    file = tmp_path / "suppressions.yaml"
+    entry = Suppression(
+        action=Action.ACK,
+        rule="DiskFull",
+        matchers={},
+        reason="cleanup job scheduled",
+        since=1_795_000_000,
+        until=1_796_000_000,
+        kind=Kind.EXHAUSTION,
+        change=0.25,
+        time_to_limit=25 * 86400 + 22 * 3600,
+    )
+    append_entry(file, entry)
+
+    assert "time_to_limit: 25d22h" in file.read_text()
+    assert load_suppressions(file) == [entry]

@@ -20,6 +20,7 @@ import typer
 from adapters.cli.options import time_option
 from adapters.errors import InputError
 from adapters.ledger import KnownAlert, Ledger
+from adapters.notify.alertmanager import alertmanager_fingerprint
 from adapters.suppressions import (
     DEFAULT_ACK_DAYS,
     append_entry,
@@ -30,6 +31,7 @@ from adapters.suppressions import (
 )
 from adapters.timeparse import format_rfc3339
 from detector.alerts import AlertState
+from detector.finding import Kind
 from detector.suppressions import Action, Suppression
 
 DEFAULT_FILE = Path("rules/suppressions.yaml")
@@ -53,7 +55,9 @@ def ack_command(
     target: Annotated[
         str,
         typer.Argument(
-            help="An alertname or an alert fingerprint, as in the alert.", show_default=False
+            help="An alertname, or an alert's fingerprint as Alertmanager shows it or as"
+            " graysignal's webhook payload carries it.",
+            show_default=False,
         ),
     ],
     reason: ReasonOption,
@@ -79,6 +83,7 @@ def ack_command(
         written = []
         for alert in alerts:
             change = alert.finding.relative_change
+            left = alert.finding.time_to_limit
             entry = Suppression(
                 action=Action.ACK,
                 rule=alert.rule,
@@ -88,7 +93,8 @@ def ack_command(
                 until=expiry,
                 by=by,
                 kind=alert.kind,
-                change=round(change, 4) if math.isfinite(change) and change != 0 else None,
+                change=round(change, 4) if math.isfinite(change) and round(change, 4) else None,
+                time_to_limit=left if alert.kind is Kind.EXHAUSTION else None,
             )
             written.append((append_entry(file, entry), entry))
     except InputError as exc:
@@ -159,7 +165,8 @@ def _alerts_to_ack(ledger: Path, target: str, wanted: dict[str, str]) -> list[Kn
     found = [
         a
         for a in known
-        if target in (a.alert_fingerprint, a.labels.get("alertname"))
+        if target
+        in (a.alert_fingerprint, alertmanager_fingerprint(a.labels), a.labels.get("alertname"))
         and all(a.labels.get(k) == v for k, v in wanted.items())
     ]
     held = [a for a in found if a.state is not AlertState.INACTIVE]

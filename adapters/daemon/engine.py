@@ -157,13 +157,10 @@ class Engine:
         """Remove the metric series of rules and groups the reload dropped."""
         if self.metrics is None:
             return
-        signals = {r.entry.rule.signal for g in groups.values() for r in g.rules}
         for group_name, signal in sorted(dropped):
             self.metrics.forget_rule(
                 group_name, signal, previous[group_name, signal].entry.rule.source
             )
-            if signal not in signals:
-                self.metrics.forget_suppressions_of(signal)
         for group_name in {g for g, _ in previous} - groups.keys():
             self.metrics.forget_group(group_name)
 
@@ -302,7 +299,9 @@ class Engine:
         if self.metrics is not None:
             for action in Action:
                 count = sum(1 for e in runtime.suppressed.values() if e.action is action)
-                self.metrics.suppressed.labels(rule=rule.signal, action=action.value).set(count)
+                self.metrics.suppressed.labels(
+                    group=group.name, rule=rule.signal, action=action.value
+                ).set(count)
         if not current:
             return
         try:

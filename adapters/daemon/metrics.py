@@ -65,7 +65,7 @@ class DaemonMetrics:
         self.suppressed = Gauge(
             "graysignal_suppressed_alerts",
             "Alerts a reviewed suppression keeps from firing, by rule and action (ack, expect).",
-            ["rule", "action"],
+            ["group", "rule", "action"],
             registry=r,
         )
         self.silence_polls = Counter(
@@ -101,17 +101,14 @@ class DaemonMetrics:
         _remove(self.evaluations, group, rule)
         _remove(self.failures, group, rule)
         _remove(self.source_up, group, rule, source)
+        for action in ("ack", "expect"):
+            _remove(self.suppressed, group, rule, action)
 
     def forget_group(self, group: str) -> None:
         """Drop the series of a group a reload removed (see :meth:`forget_rule`)."""
         _remove(self.duration, group)
         _remove(self.missed, group)
         _remove(self.last_success, group)
-
-    def forget_suppressions_of(self, rule: str) -> None:
-        """Drop a removed rule's suppressed-alert gauges (labelled by rule alone)."""
-        for action in ("ack", "expect"):
-            _remove(self.suppressed, rule, action)
 
 
 def _remove(metric: Counter | Gauge | Histogram, *labels: str) -> None:

@@ -94,6 +94,8 @@ class DaemonSettings(BaseSettings):
         for index, url in enumerate(value):
             try:
                 _check_http_url(url)
+                if "?" in url or "#" in url:  # API paths are appended to a base URL
+                    raise ValueError("must be a base URL, without ?query or #fragment")
             except ValueError as exc:
                 raise ValueError(f"URL {index + 1}: {exc}") from None
         return value

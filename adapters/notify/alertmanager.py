@@ -21,7 +21,12 @@ import httpx
 from adapters.notify.base import HttpNotifier, post_json, register_secret, require_http_url
 from adapters.timeparse import parse_timestamp
 
-__all__ = ["AlertmanagerNotifier", "alertmanager_notifiers", "postable_alert"]
+__all__ = [
+    "AlertmanagerNotifier",
+    "alertmanager_fingerprint",
+    "alertmanager_notifiers",
+    "postable_alert",
+]
 
 POSTABLE_FIELDS = ("labels", "annotations", "startsAt", "endsAt", "generatorURL")
 
@@ -39,6 +44,27 @@ def postable_alert(payload: Mapping[str, Any], *, now: float) -> dict[str, Any]:
     if payload.get("status") == "firing" and ends_at and parse_timestamp(ends_at) <= now:
         del alert["endsAt"]
     return alert
+
+
+_FNV64_OFFSET = 0xCBF29CE484222325
+_FNV64_PRIME = 0x100000001B3
+_LABEL_SEPARATOR = 0xFF
+
+
+def alertmanager_fingerprint(labels: Mapping[str, str]) -> str:
+    """The fingerprint Alertmanager shows for an alert with these labels.
+
+    Alertmanager identifies alerts by a 64-bit FNV-1a hash of the sorted label names
+    and values, each followed by the byte 0xff (Prometheus's ``LabelSet.Fingerprint``),
+    printed as 16 hex digits. graysignal's own fingerprint (in the ledger and webhook
+    payloads) is a different hash, so ``graysignal ack`` accepts both.
+    """
+    digest = _FNV64_OFFSET
+    for name in sorted(labels):
+        for part in (name, labels[name]):
+            for byte in (*part.encode("utf-8"), _LABEL_SEPARATOR):
+                digest = ((digest ^ byte) * _FNV64_PRIME) & 0xFFFFFFFFFFFFFFFF
+    return f"{digest:016x}"
 
 
 def _display_url(url: str) -> str:
