@@ -18,6 +18,7 @@ from adapters.sources.base import Source
 from detector.alerts import AlertState
 from detector.evaluate import required_history
 from detector.replay import (
+    Hold,
     Notice,
     Reaction,
     ReactionKind,
@@ -31,6 +32,10 @@ from detector.series import Series, fingerprint
 from detector.suppressions import Action, Suppression
 
 log = structlog.get_logger("graysignal.replay")
+
+
+_LEDGER_END = 2**62
+"""Reactions are read from the ledger up to here: only their own times decide."""
 
 
 @dataclass(frozen=True)
@@ -118,33 +123,47 @@ def attach_notices(
     tolerance: int,
     suppressions: Iterable[Suppression] = (),
 ) -> None:
-    """Record, per replayed firing, who the daemon actually told at the time, and how
-    people reacted: acknowledged it or silenced it in Alertmanager.
+    """Record, per replayed firing, who the daemon actually told at the time, how people
+    reacted (acknowledged it or silenced it in Alertmanager), and which suppressions
+    the daemon applied to it (replay applies none, so it replays held-back alerts too).
 
     A daemon firing counts for a replayed firing when it started within ``tolerance``
     seconds before it or at any time while it lasted (the daemon may have run with
-    other data or a different ``for``). Only successful deliveries count: an attempt
-    that failed told nobody. Reactions come from the ledger (suppression episodes and
-    Alertmanager silences seen by the daemon) and from the acks of the reviewed
-    ``suppressions`` file, counted from the firing's start to the end of the window.
+    other data or a different ``for``); ``tolerance`` widens the firing's start the
+    same way for reactions and suppressions. Only successful deliveries count: an
+    attempt that failed told nobody.
+
+    Reactions come from the ledger (ack episodes and Alertmanager silences seen by the
+    daemon) and from the acks of the reviewed ``suppressions`` file, up to
+    :meth:`ReplayResult.cutoff` (the incident for a firing before it): an ack counts
+    when it was given from the firing's start on; a silence when it started by the
+    cut-off and was still on the alert at or after the firing's start, so an alert
+    that fires into an active silence is silenced. Suppression episodes (ack or
+    expect) count as holds when they overlap the firing before the cut-off.
     """
-    acks = [s for s in suppressions if s.action is Action.ACK]
+    entries = list(suppressions)
+    acks = [s for s in entries if s.action is Action.ACK]
     notices: dict[tuple[str, int], list[Notice]] = {}
     reactions: dict[tuple[str, int], list[Reaction]] = {}
+    holds: dict[tuple[str, int], list[Hold]] = {}
     for signal in result.signals:
         alert = fingerprint(signal.alert_labels)
         for firing in signal.firings:
             end = firing.end if firing.end is not None else result.end
-            reactions[(alert, firing.start)] = _reactions(
+            opened = firing.start - tolerance
+            cutoff = result.cutoff(firing)
+            key = (alert, firing.start)
+            reactions[key] = _reactions(
                 ledger,
                 acks,
                 signal=signal,
                 alert=alert,
-                start=firing.start - tolerance,
-                end=result.end,
+                start=opened,
+                cutoff=cutoff,
             )
+            holds[key] = _holds(ledger, entries, alert=alert, start=opened, end=min(end, cutoff))
             told: list[Notice] = []
-            for record in ledger.transitions_for(alert, start=firing.start - tolerance, end=end):
+            for record in ledger.transitions_for(alert, start=opened, end=end):
                 if record.to is not AlertState.FIRING:
                     continue
                 told.extend(
@@ -152,9 +171,10 @@ def attach_notices(
                     for d in ledger.deliveries_for(record.id)
                     if d.ok
                 )
-            notices[(alert, firing.start)] = told
+            notices[key] = told
     result.notices = notices
     result.reactions = reactions
+    result.holds = holds
 
 
 def _reactions(
@@ -164,22 +184,26 @@ def _reactions(
     signal: Signal,
     alert: str,
     start: int,
-    end: int,
+    cutoff: int,
 ) -> list[Reaction]:
-    """Acknowledgements and silences of one alert between ``start`` and ``end``, once each."""
+    """Acknowledgements and silences of one alert for a firing that started at
+    ``start``, up to ``cutoff``, once each (see :func:`attach_notices`). The daemon may
+    record a reaction a little after it was given (its next reload or silence poll), so
+    the ledger is read past the window (a silence set before replay's ``--at`` may be
+    polled only after it): the reaction's own time decides."""
     found: dict[tuple[ReactionKind, str | None, int, str], Reaction] = {}
     for ack in acks:
         if (
             ack.kind is signal.kind
             and ack.matches_series(signal.rule, signal.labels)
-            and start <= ack.since <= end
+            and start <= ack.since <= cutoff
         ):
             reaction = Reaction(
                 ReactionKind.ACKNOWLEDGED, ack.by, ack.since, ack.reason, ack.until, ack.where
             )
             found.setdefault((reaction.kind, reaction.by, reaction.at, reaction.reason), reaction)
-    for episode in ledger.suppressed_for(alert, start=start, end=end):
-        if episode.action != Action.ACK.value:
+    for episode in ledger.suppressed_for(alert, start=start, end=_LEDGER_END):
+        if episode.action != Action.ACK.value or not start <= episode.since <= cutoff:
             continue
         reaction = Reaction(
             ReactionKind.ACKNOWLEDGED,
@@ -190,7 +214,9 @@ def _reactions(
             episode.entry,
         )
         found.setdefault((reaction.kind, reaction.by, reaction.at, reaction.reason), reaction)
-    for silence in ledger.silences_for(alert, start=start, end=end):
+    for silence in ledger.silences_for(alert, start=start, end=_LEDGER_END):
+        if silence.starts_at > cutoff or silence.last_seen < start:
+            continue
         reaction = Reaction(
             ReactionKind.SILENCED,
             silence.created_by or None,
@@ -201,3 +227,40 @@ def _reactions(
         )
         found.setdefault((reaction.kind, reaction.by, reaction.at, reaction.reason), reaction)
     return sorted(found.values(), key=lambda r: (r.at, r.kind.value))
+
+
+def _holds(
+    ledger: Ledger, entries: Sequence[Suppression], *, alert: str, start: int, end: int
+) -> list[Hold]:
+    """Suppression episodes of one alert overlapping ``[start, end]``: the daemon held
+    the alert back then. The ledger does not keep an entry's ``change``; it is taken
+    from the reviewed file when the same entry is still there."""
+    if end < start:
+        return []
+    found: list[Hold] = []
+    for episode in ledger.suppressed_for(alert, start=start, end=end):
+        entry = next(
+            (
+                s
+                for s in entries
+                if s.action.value == episode.action
+                and s.rule == episode.rule
+                and s.since == episode.since
+                and s.reason == episode.reason
+            ),
+            None,
+        )
+        found.append(
+            Hold(
+                action=episode.action,
+                by=episode.by,
+                since=episode.since,
+                reason=episode.reason,
+                start=episode.first_seen,
+                end=episode.last_seen,
+                until=episode.until,
+                change=None if entry is None else entry.change,
+                where=episode.entry,
+            )
+        )
+    return sorted(found, key=lambda h: (h.start, h.since, h.action))

@@ -130,6 +130,27 @@ class Reaction:
     where: str = ""
 
 
+@dataclass(frozen=True)
+class Hold:
+    """The daemon held an alert back on purpose: a reviewed suppression (``action`` is
+    ``ack`` or ``expect``) covered it from ``start`` to ``end`` (the ledger's episode).
+
+    ``since`` is when the ack was given or the date the expected change starts;
+    ``change`` is the expected change (or the acknowledged effect) when the reviewed
+    file still holds the entry, else ``None``; ``where`` is the entry's file:line.
+    """
+
+    action: str
+    by: str | None
+    since: int
+    reason: str
+    start: int
+    end: int
+    until: int | None = None
+    change: float | None = None
+    where: str = ""
+
+
 @dataclass
 class ReplayResult:
     """What replay saw. ``notices`` is filled only when a daemon's ledger was consulted:
@@ -144,6 +165,7 @@ class ReplayResult:
     series: dict[str, Series] = field(default_factory=dict)
     notices: dict[tuple[str, int], list[Notice]] | None = None
     reactions: dict[tuple[str, int], list[Reaction]] = field(default_factory=dict)
+    holds: dict[tuple[str, int], list[Hold]] = field(default_factory=dict)
 
     def told(self, signal: Signal, firing: Firing) -> list[Notice] | None:
         """Deliveries of this firing at the time, or ``None`` when no ledger was read."""
@@ -154,6 +176,19 @@ class ReplayResult:
     def reacted(self, signal: Signal, firing: Firing) -> list[Reaction]:
         """Reactions to this firing, earliest first (empty without a ledger)."""
         return self.reactions.get((fingerprint(signal.alert_labels), firing.start), [])
+
+    def held(self, signal: Signal, firing: Firing) -> list[Hold]:
+        """Suppressions the daemon applied to this alert while it fired here, earliest
+        first (empty without a ledger). Replay itself applies none."""
+        return self.holds.get((fingerprint(signal.alert_labels), firing.start), [])
+
+    def cutoff(self, firing: Firing) -> int:
+        """The last moment a reaction to ``firing`` may come: the incident for a firing
+        that started before it (what people did once users were affected says nothing
+        about how the early warning was received), else the end of the window."""
+        if firing.start < self.incident:
+            return min(self.end, self.incident)
+        return self.end
 
     @property
     def silent(self) -> list[RuleOutcome]:

@@ -1,7 +1,8 @@
 """Replay with a daemon's ledger says how each early signal was received.
 
-"Sent and acknowledged by X on DATE (reason)", "sent, no reaction" or "never sent": the
-difference between a warning ignored and a warning never given. The daemon's engine runs
+"Sent and acknowledged by X on DATE (reason)", "sent, no reaction", "not sent:
+acknowledged ..." or "never sent": the difference between a warning ignored, a warning
+held back on purpose and a warning never given. The daemon's engine runs
 on a fake clock with a real ledger; the replay is the real command line.
 """
 
@@ -79,6 +80,7 @@ def test_an_alert_acknowledged_after_it_was_sent_says_by_whom_when_and_why(
         "status": "no_reaction",
         "text": "sent, no reaction",
         "reactions": [],
+        "suppressions": [],
     }
     reaction = first_firing(answered)["reaction"]
     assert isinstance(reaction, dict)
@@ -99,7 +101,12 @@ def test_a_firing_the_daemon_never_delivered_is_never_sent(tmp_path: Path) -> No
 
     firing = first_firing(replay(tmp_path, tmp_path / "ledger.db"))
 
-    assert firing["reaction"] == {"status": "never_sent", "text": "never sent", "reactions": []}
+    assert firing["reaction"] == {
+        "status": "never_sent",
+        "text": "never sent",
+        "reactions": [],
+        "suppressions": [],
+    }
     assert firing["told"] == []
 
 

@@ -132,8 +132,11 @@ def _timing_line(result: ReplayResult, timing: SignalTiming) -> Text:
     line.append(f" ({timing.signal.kind.value}) on {series_name(timing.signal)}")
     told = result.told(timing.signal, timing.firing)
     if told is not None:
-        line.append("  told" if told else "  never delivered", style="green" if told else "red")
         reaction = reaction_text(result, timing.signal, timing.firing)
+        if not told and result.held(timing.signal, timing.firing):
+            line.append(f"  {reaction}", style="yellow")  # held back on purpose
+            return line
+        line.append("  told" if told else "  never delivered", style="green" if told else "red")
         if told and reaction:
             line.append(f" ({reaction})", style="dim")
     return line

@@ -16,7 +16,8 @@ from dataclasses import dataclass
 
 from detector.durations import format_duration
 from detector.explain import describe_series, when
-from detector.replay import Firing, Reaction, ReactionKind, ReplayResult, RuleOutcome, Signal
+from detector.replay import Firing, Hold, Reaction, ReactionKind, ReplayResult, RuleOutcome, Signal
+from detector.suppressions import Action
 
 __all__ = [
     "Summary",
@@ -24,6 +25,7 @@ __all__ = [
     "fired_signals",
     "firing_note",
     "firings_of",
+    "hold_text",
     "human_duration",
     "lead_phrase",
     "reaction_of",
@@ -109,59 +111,96 @@ def firing_note(signal: Signal, result: ReplayResult) -> str:
 
 NEVER_SENT = "never_sent"
 NO_REACTION = "no_reaction"
+SUPPRESSED = "suppressed"
 
 
 def reaction_of(
     result: ReplayResult, signal: Signal, firing: Firing
-) -> tuple[str, Reaction | None] | None:
-    """The retrospective status of a firing and the reaction behind it.
+) -> tuple[str, Reaction | Hold | None] | None:
+    """The retrospective status of a firing and the reaction (or suppression) behind it.
 
-    ``never_sent``, ``acknowledged``, ``silenced`` (the earliest reaction wins) or
-    ``no_reaction``; ``None`` when no ledger was read, since then nobody knows.
+    ``suppressed`` (never sent because the daemon applied an ack or an expectation: the
+    earliest one is given), ``never_sent``, ``acknowledged``, ``silenced`` (the earliest
+    reaction wins) or ``no_reaction``; ``None`` when no ledger was read, since then
+    nobody knows.
     """
     notices = result.told(signal, firing)
     if notices is None:
         return None
     if not notices:
-        return NEVER_SENT, None
+        holds = result.held(signal, firing)
+        return (SUPPRESSED, holds[0]) if holds else (NEVER_SENT, None)
     reactions = result.reacted(signal, firing)
     if not reactions:
         return NO_REACTION, None
     return reactions[0].kind.value, reactions[0]
 
 
+def _day(at: int) -> str:
+    return " ".join(when(at).split(" ")[0:2])
+
+
+def _percent(fraction: float) -> str:
+    return f"{fraction * 100:+.0f}%"
+
+
+def hold_text(hold: Hold) -> str:
+    """ "not sent: acknowledged by X on DATE (reason)" or "not sent: expected (+20% from
+    DATE, reason)": why the daemon deliberately did not send an alert."""
+    if hold.action == Action.ACK.value:
+        by = f" by {hold.by}" if hold.by else ""
+        why = f" ({hold.reason})" if hold.reason else ""
+        return f"not sent: acknowledged{by} on {_day(hold.since)}{why}"
+    change = "" if hold.change is None else f"{_percent(hold.change)} "
+    why = f", {hold.reason}" if hold.reason else ""
+    return f"not sent: expected ({change}from {_day(hold.since)}{why})"
+
+
 def reaction_text(result: ReplayResult, signal: Signal, firing: Firing) -> str | None:
     """ "sent and acknowledged by X on DATE (reason)", "sent and silenced in Alertmanager
-    by X (comment)", "sent, no reaction" or "never sent"; None without a ledger."""
+    by X (comment)", "sent, no reaction", "not sent: acknowledged by X on DATE
+    (reason)", "not sent: expected (+20% from DATE, reason)" or "never sent"; None
+    without a ledger."""
     status = reaction_of(result, signal, firing)
     if status is None:
         return None
     name, reaction = status
     if reaction is None:
         return "never sent" if name == NEVER_SENT else "sent, no reaction"
+    if isinstance(reaction, Hold):
+        return hold_text(reaction)
     by = reaction.by or "someone"
     why = f" ({reaction.reason})" if reaction.reason else ""
     if reaction.kind is ReactionKind.ACKNOWLEDGED:
-        day = when(reaction.at).split(" ")[0:2]
-        return f"sent and acknowledged by {by} on {' '.join(day)}{why}"
+        return f"sent and acknowledged by {by} on {_day(reaction.at)}{why}"
     return f"sent and silenced in Alertmanager by {by}{why}"
 
 
 def feedback_text(result: ReplayResult, signal: Signal, firing: Firing) -> str | None:
-    """Who was told and how they reacted, in one phrase; None without a ledger."""
+    """Who was told and how they reacted, in one phrase; None without a ledger.
+
+    A firing the daemon held back on purpose says only why ("not sent: ..."): it was
+    neither missed nor ignored.
+    """
     told = told_text(result, signal, firing)
     reaction = reaction_text(result, signal, firing)
     if told is None or reaction is None:
+        return told
+    if told == reaction:
         return told
     return f"never sent; {told}" if reaction == "never sent" else f"{told}; {reaction}"
 
 
 def told_text(result: ReplayResult, signal: Signal, firing: Firing) -> str | None:
-    """ "we were told (by whom, when)" or "we could have known"; None without a ledger."""
+    """ "we were told (by whom, when)", "we could have known", or why the daemon held
+    it back ("not sent: ..."); None without a ledger."""
     notices = result.told(signal, firing)
     if notices is None:
         return None
     if not notices:
+        holds = result.held(signal, firing)
+        if holds:
+            return hold_text(holds[0])
         return "we could have known: the daemon never delivered it"
     first: dict[str, int] = {}
     for notice in notices:

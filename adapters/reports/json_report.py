@@ -92,6 +92,20 @@ def reaction_json(result: ReplayResult, signal: Signal, firing: Firing) -> dict[
             }
             for r in result.reacted(signal, firing)
         ],
+        "suppressions": [
+            {
+                "action": h.action,
+                "by": h.by,
+                "since": _time(h.since),
+                "until": _time(h.until),
+                "reason": h.reason,
+                "change": _finite(h.change),
+                "where": h.where,
+                "from": _time(h.start),
+                "to": _time(h.end),
+            }
+            for h in result.held(signal, firing)
+        ],
     }
 
 
