@@ -745,11 +745,13 @@ class Ledger:
         A digest already posted or waiting for this period and destination wins and
         nothing is queued, unless ``force``: then a waiting one is superseded (abandoned,
         its parts already posted stay posted) and a new revision is queued. An abandoned
-        digest (Slack refused it) never blocks a new one. The digest and its outbox row
-        (``notifier``, one payload holding every message) are written in one transaction.
+        digest (Slack refused it) blocks a new one too when some of its parts were posted
+        (a new revision would post them again), unless ``force``; one refused before any
+        part was posted does not. The digest and its outbox row (``notifier``, one payload
+        holding every message) are written in one transaction.
         """
         with self._transaction() as db:
-            live = [r for r in _digest_rows(db, period, destination) if r.status != "abandoned"]
+            live = [r for r in _digest_rows(db, period, destination) if self.blocks_requeue(r)]
             if live and not force:
                 return None
             for record in live:
@@ -794,6 +796,12 @@ class Ledger:
             )
             return _digest_by_id(db, digest_id)
 
+    @staticmethod
+    def blocks_requeue(record: DigestRecord) -> bool:
+        """Whether ``record`` keeps a new revision of its period from being queued:
+        posted, waiting, or abandoned after some of its parts were posted."""
+        return record.status != "abandoned" or record.parts_posted > 0
+
     def digest(self, digest_id: int) -> DigestRecord:
         """One digest by id (``LedgerError`` if there is none)."""
         with self._lock:
@@ -804,24 +812,52 @@ class Ledger:
         with self._lock:
             return _digest_rows(self._db(), period, destination)
 
-    def claim_digest(self, digest_id: int, *, now: float, lease: float) -> bool:
-        """Take the right to post ``digest_id`` for ``lease`` seconds; ``False`` if taken.
+    def claim_digest(self, digest_id: int, *, now: float, lease: float) -> float | None:
+        """Take the right to post ``digest_id`` for ``lease`` seconds: the claim's token,
+        or ``None`` when another process holds it.
 
         Two processes sharing the ledger (the daemon and ``graysignal digest --post``)
         must not post the same parts: whoever claims first posts, the other retries later.
+        The token is the lease's end plus a few milliseconds that tell two claims apart;
+        :meth:`renew_digest_claim` and :meth:`release_digest` act only with it.
         """
+        token = now + lease + self._claim_jitter()
         with self._transaction() as db:
             cursor = db.execute(
                 "UPDATE digests SET claimed_until = ? WHERE id = ?"
                 " AND (claimed_until IS NULL OR claimed_until <= ?) AND posted_at IS NULL",
-                (now + lease, digest_id, now),
+                (token, digest_id, now),
             )
-            return cursor.rowcount == 1
+            return token if cursor.rowcount == 1 else None
 
-    def release_digest(self, digest_id: int) -> None:
-        """Give up a claim (a failed attempt), so the next attempt need not wait the lease."""
+    @staticmethod
+    def _claim_jitter() -> float:
+        """Under 10 ms that tells two claims made at the same moment apart."""
+        return (time.perf_counter_ns() % 10_000_000) * 1e-9
+
+    def renew_digest_claim(
+        self, digest_id: int, token: float, *, now: float, lease: float
+    ) -> float | None:
+        """Extend a claim still held with ``token`` (compare-and-set): the new token, or
+        ``None`` when the claim was lost (another process took over after it expired)."""
+        renewed = now + lease + self._claim_jitter()
         with self._transaction() as db:
-            db.execute("UPDATE digests SET claimed_until = NULL WHERE id = ?", (digest_id,))
+            cursor = db.execute(
+                "UPDATE digests SET claimed_until = ? WHERE id = ? AND claimed_until = ?"
+                " AND posted_at IS NULL",
+                (renewed, digest_id, token),
+            )
+            return renewed if cursor.rowcount == 1 else None
+
+    def release_digest(self, digest_id: int, token: float | None = None) -> None:
+        """Give up a claim (a failed attempt), so the next attempt need not wait the lease;
+        with ``token``, only while that claim is still the one held."""
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE digests SET claimed_until = NULL WHERE id = ?"
+                " AND (? IS NULL OR claimed_until = ?)",
+                (digest_id, token, token),
+            )
 
     def record_digest_part(
         self, digest_id: int, *, parts_posted: int, message_ts: str | None = None
@@ -838,16 +874,17 @@ class Ledger:
                 (parts_posted, message_ts, digest_id),
             )
 
-    def previous_digest_summary(self, period_start: int) -> dict[str, Any] | None:
-        """The stored summary of the latest digest whose period ended at ``period_start``.
+    def previous_digest_summary(self, period: str) -> dict[str, Any] | None:
+        """The stored summary of the latest digest of ``period`` (the label of the period
+        before the one being built, e.g. ``2026-W46``).
 
         Any destination will do (the summary depends on the data, not on where it went);
         abandoned revisions are skipped.
         """
         with self._lock:
             rows = self._db().execute(
-                f"{_DIGEST_SELECT} WHERE d.period_end = ? ORDER BY d.created_at DESC, d.id DESC",
-                (period_start,),
+                f"{_DIGEST_SELECT} WHERE d.period = ? ORDER BY d.created_at DESC, d.id DESC",
+                (period,),
             )
             for row in rows:
                 record = _digest_record(row)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -23,7 +24,14 @@ from detector.periods import Period
 from detector.replay import ReplayResult
 from detector.sparkline import GAP, sparkline
 from detector.suppressions import Action, Suppression
-from tests.digest_fixtures import BLIND, HISTORY_WEEKS, PERIOD, RECOVERED, write_rules
+from tests.digest_fixtures import (
+    BLIND,
+    HISTORY_WEEKS,
+    PERIOD,
+    RECOVERED,
+    make_item,
+    write_rules,
+)
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +118,40 @@ def test_a_stored_summary_of_the_previous_week_decides_the_weeks(
     rebuilt = build_digest(result, PERIOD, history_weeks=HISTORY_WEEKS, previous_summary=previous)
     (item,) = rebuilt.section(Section.STILL)
     assert item.weeks == 6
-    assert rebuilt.summary()["drifting"][still.key] == 6
+    assert rebuilt.summary()["drifting"][still.key]["weeks"] == 6
+
+
+def test_at_least_n_weeks_keeps_its_plus_from_one_digest_to_the_next(
+    result: ReplayResult, digest: Digest
+) -> None:
+    (still,) = digest.section(Section.STILL)
+    previous = {
+        "version": 2,
+        "period": PERIOD.previous().label,
+        "end": PERIOD.start,
+        "drifting": {still.key: {"weeks": 5, "at_least": True}},
+    }
+    rebuilt = build_digest(result, PERIOD, history_weeks=HISTORY_WEEKS, previous_summary=previous)
+    (item,) = rebuilt.section(Section.STILL)
+    assert (item.weeks, item.weeks_at_least) == (6, True)
+    stored = rebuilt.summary()["drifting"][still.key]
+    assert (stored["weeks"], stored["at_least"]) == (6, True)
+
+
+def test_a_summary_of_another_period_ending_at_the_start_is_not_the_previous_week(
+    result: ReplayResult, digest: Digest
+) -> None:
+    (still,) = digest.section(Section.STILL)
+    rolling = Period.since(3 * 86400, PERIOD.start)  # ends where the week starts
+    previous = {
+        "version": 2,
+        "period": rolling.label,
+        "end": PERIOD.start,
+        "drifting": {still.key: {"weeks": 7, "at_least": False}},
+    }
+    rebuilt = build_digest(result, PERIOD, history_weeks=HISTORY_WEEKS, previous_summary=previous)
+    (item,) = rebuilt.section(Section.STILL)
+    assert item.weeks == 2  # from the evaluation, not from the rolling digest
 
 
 def test_a_recovered_item_says_when_it_recovered(digest: Digest) -> None:
@@ -122,7 +163,9 @@ def test_a_recovered_item_says_when_it_recovered(digest: Digest) -> None:
 def test_the_summary_lists_what_is_still_drifting_for_next_week(digest: Digest) -> None:
     summary = digest.summary()
     drifting = {
-        i.rule: summary["drifting"][i.key] for i in digest.items if i.key in summary["drifting"]
+        i.rule: summary["drifting"][i.key]["weeks"]
+        for i in digest.items
+        if i.key in summary["drifting"]
     }
     assert drifting == {"SearchErrors": 1, "CheckoutLatency": 1, "QueueDepth": 2}
     assert summary["end"] == PERIOD.end
@@ -166,7 +209,7 @@ def test_markdown_has_every_section_and_every_item(digest: Digest) -> None:
 
 def test_json_is_strict_versioned_and_holds_the_same_items(digest: Digest) -> None:
     data = json.loads(json.dumps(digest_to_dict(digest), allow_nan=False))
-    assert data["version"] == 1
+    assert data["version"] == 2
     assert data["period"]["label"] == "2026-W47"
     assert [i["rule"] for i in data["sections"]["new"]] == ["SearchErrors", "CheckoutLatency"]
     assert data["counts"] == {
@@ -234,3 +277,16 @@ def test_iso_weeks_are_utc_mondays_and_the_previous_week_crosses_the_year() -> N
 def test_a_malformed_period_is_rejected_with_the_expected_form(text: str) -> None:
     with pytest.raises(ValueError, match=r"2026-W47|no ISO week"):
         Period.iso_week(text)
+
+
+def test_a_fall_to_zero_outranks_a_rise_and_a_stronger_change_outranks_a_weaker_one() -> None:
+    base = make_item(1, Section.NEW)
+    fall = replace(base, key="fall", change=-1.0, score=40.0)
+    rise = replace(base, key="rise", change=1.5, score=40.0)
+    assert fall.impact > rise.impact
+    halved = replace(base, key="halved", change=-0.5, score=40.0)
+    doubled = replace(base, key="doubled", change=1.0, score=40.0)
+    assert math.isclose(halved.impact, doubled.impact)
+    strong = replace(base, key="strong", change=0.4, score=60.0)
+    weak = replace(base, key="weak", change=0.4, score=25.0)
+    assert strong.impact > weak.impact  # both far past the old cap of 20

@@ -49,9 +49,15 @@ def test_the_demo_dry_run_prints_the_slack_payload_of_the_week_before_the_failur
     result = digest("--demo", "--dry-run")
     assert result.exit_code == 0, result.output
     (message,) = json.loads(result.stdout)
-    assert message["blocks"][0]["text"]["text"] == "📉 Drift digest 7d to 2014-02-08T14:30:00Z"
+    assert message["blocks"][0]["text"]["text"] == "📉 Drift digest Sat 1 – Sat 8 Feb 2014"
+    context = message["blocks"][1]["elements"][0]["text"]
+    assert context.endswith("· 2 rules · 1 new")  # no zero counts
     items = [b["text"]["text"] for b in message["blocks"] if b["type"] == "section"]
-    assert any(t.startswith("*MachineTemperatureShift*") and "crept down" in t for t in items)
+    (shift,) = [t for t in items if t.startswith("*MachineTemperatureShift*")]
+    assert "crept down" in shift
+    assert "onset" not in shift  # the sentence already says since when
+    assert "score" not in shift and "evidence" in shift
+    assert "→" in shift  # the sparkline's first and last level
 
 
 def test_markdown_and_json_render_the_same_digest(rules: Path) -> None:
@@ -118,3 +124,29 @@ def test_format_slack_prints_the_block_kit_messages(rules: Path) -> None:
     (message,) = json.loads(result.stdout)
     assert message["text"].startswith("Drift digest 2026-W47: 2 new · 1 still drifting")
     assert message["blocks"][0]["type"] == "header"
+
+
+def test_post_refuses_a_week_that_has_not_ended(rules: Path, tmp_path: Path) -> None:
+    env = {"GRAYSIGNAL_DIGEST_SLACK_WEBHOOK_URL": "http://127.0.0.1:9/services/T0/B0/x"}
+    ledger = tmp_path / "ledger.db"
+    result = digest(
+        "--rules", str(rules), "--period", "2099-W01", "--post", "--ledger", str(ledger), env=env
+    )
+    assert result.exit_code == 2
+    assert "period 2099-W01 has not ended yet" in result.output
+    assert not ledger.exists()  # nothing queued that would block the real digest
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--force"], "--force only applies with --post"),
+        (["--until", "2026-11-20T00:00:00Z"], "--until ends a --since period"),
+    ],
+)
+def test_options_that_would_be_ignored_are_refused(
+    rules: Path, extra: list[str], message: str
+) -> None:
+    result = digest(*week(rules, *extra))
+    assert result.exit_code == 2
+    assert message in result.output

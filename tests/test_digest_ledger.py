@@ -13,6 +13,7 @@ from adapters.digest.collect import recorded_firings
 from adapters.ledger import MIGRATIONS, SCHEMA_VERSION, Ledger
 from detector.alerts import AlertBook
 from detector.digest import Section, build_digest
+from detector.periods import Period
 from detector.replay import ReplayResult
 from tests.digest_fixtures import PERIOD
 from tests.notify_builders import alerting_rule, fire, record, resolve
@@ -120,6 +121,19 @@ def test_a_refused_digest_does_not_block_the_next_attempt(ledger: Ledger) -> Non
     assert queue(ledger) is not None
 
 
+def test_a_digest_refused_after_some_parts_were_posted_is_not_queued_again(
+    ledger: Ledger,
+) -> None:
+    first = queue(ledger)
+    ledger.record_digest_part(first.id, parts_posted=1)
+    (item,) = ledger.due(T0)
+    ledger.mark_failed(item.id, at=T0, error="invalid_blocks", next_attempt_at=None)
+    assert ledger.digest(first.id).status == "abandoned"
+    assert queue(ledger) is None  # a new revision would post part 1 again
+    forced = queue(ledger, force=True)
+    assert forced is not None and forced.revision == 2
+
+
 def test_parts_posted_and_the_thread_survive_a_reopen(path: Path) -> None:
     with Ledger.open(path) as ledger:
         digest = queue(ledger)
@@ -142,10 +156,46 @@ def test_only_one_process_may_post_a_digest_at_a_time(ledger: Ledger) -> None:
     assert ledger.claim_digest(digest.id, now=T0 + 62, lease=60)
 
 
-def test_the_previous_periods_summary_is_found_by_its_end(ledger: Ledger) -> None:
+def test_a_claim_is_renewed_and_released_only_by_its_holder(ledger: Ledger) -> None:
+    digest = queue(ledger)
+    token = ledger.claim_digest(digest.id, now=T0, lease=60)
+    assert token is not None
+    renewed = ledger.renew_digest_claim(digest.id, token, now=T0 + 50, lease=60)
+    assert renewed is not None
+    assert ledger.claim_digest(digest.id, now=T0 + 70, lease=60) is None  # renewed: held
+    assert ledger.renew_digest_claim(digest.id, token, now=T0 + 71, lease=60) is None  # stale
+    taken = ledger.claim_digest(digest.id, now=T0 + 200, lease=60)  # lapsed: taken over
+    assert taken is not None
+    assert ledger.renew_digest_claim(digest.id, renewed, now=T0 + 201, lease=60) is None
+    ledger.release_digest(digest.id, renewed)  # the old holder cannot free the new claim
+    assert ledger.claim_digest(digest.id, now=T0 + 202, lease=60) is None
+
+
+def test_the_previous_periods_summary_is_found_by_its_label(ledger: Ledger) -> None:
     queue(ledger)
-    assert ledger.previous_digest_summary(PERIOD.end) == SUMMARY
-    assert ledger.previous_digest_summary(PERIOD.start) is None
+    assert ledger.previous_digest_summary(PERIOD.label) == SUMMARY
+    assert ledger.previous_digest_summary(PERIOD.previous().label) is None
+
+
+def test_a_rolling_digest_ending_where_a_week_starts_is_not_that_weeks_previous(
+    ledger: Ledger,
+) -> None:
+    following = Period.iso_week("2026-W48")  # starts where PERIOD (W47) ends
+    rolling = Period.since(3 * 86400, following.start)
+    ledger.queue_digest(
+        period=rolling.label,
+        period_start=rolling.start,
+        period_end=rolling.end,
+        destination="slack:webhook",
+        notifier="digest:slack:webhook",
+        messages=MESSAGES,
+        summary={**SUMMARY, "period": rolling.label, "drifting": {"k": 7}},
+        payload_hash="h",
+        now=T0,
+    )
+    assert ledger.previous_digest_summary(following.previous().label) is None
+    queue(ledger)
+    assert ledger.previous_digest_summary(following.previous().label) == SUMMARY
 
 
 # -- what the daemon recorded joins the digest ---------------------------------------------

@@ -12,14 +12,17 @@ from pathlib import Path
 
 import pytest
 from pydantic import SecretStr, ValidationError
+from structlog.testing import capture_logs
 from typer.testing import CliRunner
 
 from adapters.cli import app
 from adapters.daemon.service import Service, WallClock
 from adapters.daemon.settings import DaemonSettings, load_settings
 from adapters.digest.schedule import Schedule
+from adapters.digest.scheduler import scheduler_from_settings
 from adapters.digest.settings import DigestSettings
 from adapters.ledger import Ledger
+from detector.periods import Period
 from tests.alertmanager_server import recording_server, wait_until
 from tests.digest_fixtures import PERIOD, write_rules
 
@@ -64,6 +67,28 @@ def test_without_a_zone_the_schedule_is_utc() -> None:
     assert schedule.zone == "UTC"
     assert schedule.next_after(utc("2026-11-23T06:30:00")) == utc("2026-11-30T06:30:00")
     assert schedule.latest_at_or_before(utc("2026-11-23T06:30:00")) == utc("2026-11-23T06:30:00")
+
+
+def test_a_monday_morning_east_of_utc_is_flagged_as_posting_the_week_before() -> None:
+    friday = utc("2026-11-20T00:00:00")
+    tokyo = Schedule.parse("0 8 * * MON Asia/Tokyo")  # Sunday 23:00 UTC
+    assert tokyo.late_runs(friday)[0] == utc("2026-11-22T23:00:00")
+    assert Period.week_ending_before(utc("2026-11-22T23:00:00")).label == "2026-W46"
+    assert Schedule.parse("0 9 * * MON Europe/Berlin").late_runs(friday) == []
+    assert Schedule.parse("0 9 * * * Asia/Tokyo").late_runs(friday) == []  # Monday's run posts
+    with Ledger.open(":memory:") as ledger, capture_logs() as logs:
+        scheduler_from_settings(
+            DigestSettings(
+                schedule=str(tokyo), slack_webhook_url=SecretStr("http://127.0.0.1:9/h")
+            ),
+            ledger,
+            sources={},
+            plan=list,
+            suppressions=list,
+            clock=FixedClock(friday),
+        )
+    (warning,) = [e for e in logs if e["log_level"] == "warning"]
+    assert "Sun 23:00 UTC" in warning["event"] and "before the ISO week" in warning["event"]
 
 
 @pytest.mark.parametrize(
@@ -160,8 +185,12 @@ def test_a_missed_run_older_than_a_week_is_not_caught_up(tmp_path: Path) -> None
         now = utc("2026-11-20T12:00:00")  # the 1 Nov run is 19 days old
         service = Service(monthly, notifiers={}, clock=FixedClock(now))
         assert service.digest is not None
+        missed = utc("2026-11-01T09:00:00")
+        assert service.digest.schedule.latest_at_or_before(now) == missed
         assert service.digest.catch_up(now) is None
-        assert service.ledger.digests_for("2026-W44") == []
+        assert Period.week_ending_before(missed).label == "2026-W43"  # what it would post
+        assert service.ledger.digests_for("2026-W43") == []
+        assert service.ledger.outbox_depth() == 0
         service.ledger.close()
     assert slack.received() == []
 
@@ -195,6 +224,7 @@ def test_the_running_daemon_queues_and_posts_the_digest_from_its_own_threads(
     [
         ("GRAYSIGNAL_DIGEST_SLACK_WEBHOOK_URL", "ftp://hooks.example/services/T0SECRET/XoXoHook"),
         ("GRAYSIGNAL_DIGEST_SLACK_BOT_TOKEN", "xoxb-T0SECRET-XoXoHook"),  # without a channel
+        ("GRAYSIGNAL_DIGEST_SLACK_WEBHOOK_URL", "https://[::1/services/T0SECRET/XoXoHook"),
     ],
 )
 def test_a_rejected_secret_is_not_repeated_in_the_error(
@@ -206,3 +236,41 @@ def test_a_rejected_secret_is_not_repeated_in_the_error(
     text = str(raised.value) + repr(raised.value) + repr(raised.value.errors())
     assert "digest" in text
     assert "T0SECRET" not in text and "XoXoHook" not in text
+
+
+def test_a_digest_refused_halfway_is_not_queued_again_by_the_schedule() -> None:
+    monday_nine = utc("2026-11-23T08:00:00")
+    settings = DigestSettings(
+        schedule="0 9 * * MON Europe/Berlin",
+        slack_webhook_url=SecretStr("http://127.0.0.1:9/services/T0/B0/x"),
+    )
+    with Ledger.open(":memory:") as ledger:
+        scheduler = scheduler_from_settings(
+            settings,
+            ledger,
+            sources={},
+            plan=list,
+            suppressions=list,
+            clock=FixedClock(monday_nine),
+        )
+        assert scheduler is not None
+        record = ledger.queue_digest(
+            period=PERIOD.label,
+            period_start=PERIOD.start,
+            period_end=PERIOD.end,
+            destination=scheduler.poster.destination,
+            notifier=scheduler.poster.name,
+            messages=[{"text": "part 1", "blocks": []}, {"text": "part 2", "blocks": []}],
+            summary={},
+            payload_hash="h",
+            now=monday_nine,
+        )
+        assert record is not None
+        ledger.record_digest_part(record.id, parts_posted=1)
+        (item,) = ledger.due(monday_nine)
+        ledger.mark_failed(item.id, at=monday_nine, error="invalid_blocks", next_attempt_at=None)
+        with capture_logs() as logs:
+            assert scheduler.run_for(monday_nine) is None
+        assert len(ledger.digests_for(PERIOD.label)) == 1
+    (error,) = [e for e in logs if e["log_level"] == "error"]
+    assert "2026-W47" in error["event"] and "1 of 2 parts" in error["event"]

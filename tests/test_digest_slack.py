@@ -21,6 +21,7 @@ import json
 import logging
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,13 @@ from pydantic import SecretStr
 from structlog.testing import capture_logs
 
 from adapters.digest.publish import queue_digest
-from adapters.digest.slack_blocks import MAX_BLOCKS, MESSAGE_CHARS, slack_messages
+from adapters.digest.slack_blocks import (
+    MAX_BLOCKS,
+    MESSAGE_CHARS,
+    TITLE_CHARS,
+    slack_messages,
+    split_text,
+)
 from adapters.digest.slack_poster import (
     THREAD_TS_PLACEHOLDER,
     SlackDigestPoster,
@@ -64,6 +71,9 @@ def message_problems(body: dict[str, Any]) -> list[str]:
     problems = list(block_problems(blocks))
     if len(blocks) > MAX_BLOCKS:
         problems.append(f"{len(blocks)} blocks, at most {MAX_BLOCKS}")
+    chars = sum(text_chars(b) for b in blocks)
+    if chars > MESSAGE_CHARS:
+        problems.append(f"msg_blocks_too_long: {chars} characters, at most {MESSAGE_CHARS}")
     if not body.get("text") and not blocks:
         problems.append("no_text")
     return problems
@@ -367,3 +377,151 @@ def test_dry_run_bodies_name_the_channel_and_thread_follow_ups(ledger: Ledger) -
     assert bodies[0]["channel"] == "#drift" and "thread_ts" not in bodies[0]
     assert {b["thread_ts"] for b in bodies[1:]} == {THREAD_TS_PLACEHOLDER}
     assert BOT_TOKEN not in json.dumps(bodies)
+
+
+# -- two processes, one slow Slack ---------------------------------------------------------
+
+
+class _SlowSlack:
+    """A Web API stand-in in memory whose every ``chat.postMessage`` takes 50 s."""
+
+    destination = "slack:#drift"
+    threads = True
+
+    def __init__(self, clock: list[float], log: list[str], who: str) -> None:
+        self.clock, self.log, self.who = clock, log, who
+        self.during: list[Any] = []
+
+    def body(self, message: dict[str, Any], thread_ts: str | None) -> dict[str, Any]:
+        return dict(message)
+
+    def post(self, message: dict[str, Any], thread_ts: str | None) -> str | None:
+        self.clock[0] += 50
+        self.log.append(f"{self.who}:{message['text']}")
+        for action in self.during:
+            action()
+        return "1795424400.000100"
+
+
+def test_a_slow_multi_part_post_keeps_its_claim_and_is_not_duplicated(tmp_path: Path) -> None:
+    clock, log = [float(T0)], []
+    path = tmp_path / "ledger.db"
+    with Ledger.open(path) as first_ledger, Ledger.open(path) as second_ledger:
+        first = SlackDigestPoster(
+            _SlowSlack(clock, log, "cli"), first_ledger, clock=lambda: clock[0], lease=120
+        )
+        second = SlackDigestPoster(
+            _SlowSlack(clock, log, "daemon"), second_ledger, clock=lambda: clock[0], lease=120
+        )
+        record = queue_digest(first_ledger, big_digest(120), first, now=T0)
+        assert record is not None and record.parts >= 4
+        tried: list[int] = []
+
+        def daemon_tries() -> None:  # 150 s in: past the first lease
+            if len(log) == 3 and not tried:
+                tried.append(1)
+                Dispatcher(second_ledger, {second.name: second}).deliver_due(int(clock[0]))
+
+        first.transport.during.append(daemon_tries)  # type: ignore[attr-defined]
+        Dispatcher(first_ledger, {first.name: first}).deliver_due(int(clock[0]))
+        assert tried
+        done = first_ledger.digest(record.id)
+    assert done.status == "posted"
+    assert len(log) == record.parts
+    assert all(entry.startswith("cli:") for entry in log)
+
+
+def test_a_poster_that_lost_its_claim_stops_before_the_next_part(tmp_path: Path) -> None:
+    clock, log = [float(T0)], []
+    with Ledger.open(tmp_path / "ledger.db") as ledger:
+        poster = SlackDigestPoster(
+            _SlowSlack(clock, log, "cli"), ledger, clock=lambda: clock[0], lease=120
+        )
+        record = queue_digest(ledger, big_digest(120), poster, now=T0)
+        assert record is not None
+
+        def taken_over() -> None:  # another process claims it after a lapse
+            if len(log) == 1:
+                clock[0] += 200
+                assert ledger.claim_digest(record.id, now=clock[0], lease=120) is not None
+
+        poster.transport.during.append(taken_over)  # type: ignore[attr-defined]
+        with pytest.raises(DeliveryError, match="being posted by another process"):
+            poster.deliver(
+                {
+                    "digest_id": record.id,
+                    "period": PERIOD.label,
+                    "messages": slack_messages(big_digest(120)),
+                }
+            )
+        assert len(log) == 1
+        assert ledger.digest(record.id).parts_posted == 1
+
+
+def test_the_shutdown_flush_keeps_a_digests_retry_after(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    class RateLimited:
+        destination = "slack:#drift"
+        threads = True
+
+        def body(self, message: dict[str, Any], thread_ts: str | None) -> dict[str, Any]:
+            return dict(message)
+
+        def post(self, message: dict[str, Any], thread_ts: str | None) -> str | None:
+            calls.append(1)
+            raise DeliveryError("slack: HTTP 429", retryable=True, retry_after=30)
+
+    with Ledger.open(tmp_path / "ledger.db") as ledger:
+        poster = SlackDigestPoster(RateLimited(), ledger)
+        queue_digest(ledger, big_digest(6), poster, now=T0)
+        dispatcher = Dispatcher(ledger, {poster.name: poster})
+        dispatcher.deliver_due(T0)
+        assert calls == [1]
+        assert dispatcher.flush(0.5, clock=_Fixed(T0 + 1))
+        assert calls == [1]  # not retried before its Retry-After
+        assert ledger.outbox_depth() == 1  # still waiting for the next start
+
+
+class _Fixed:
+    def __init__(self, now: int) -> None:
+        self.moment = now
+
+    def now(self) -> float:
+        return self.moment
+
+
+# -- oversized texts -----------------------------------------------------------------------
+
+
+def test_an_item_with_a_huge_label_value_fits_every_message_with_a_visible_ellipsis() -> None:
+    item = make_item(2, Section.NEW, explanation_chars=2900)
+    item = replace(item, title="Rule2 · query=" + "q" * 20000)
+    messages = slack_messages(Digest(PERIOD, (item,), (), ("team",), 4, 1))
+    for message in messages:
+        assert message_problems(message) == []
+    texts = [b["text"]["text"] for m in messages for b in m["blocks"] if b["type"] == "section"]
+    (title,) = [t for t in texts if "Rule2 · query=" in t]
+    assert title.startswith("*Rule2 · query=q") and "q…*" in title
+    assert len(title.split("\n")[0]) <= TITLE_CHARS + 2
+
+
+def test_a_long_group_line_is_shortened_visibly_not_cut() -> None:
+    team = "payments-" + "x" * 3500 + "-END"
+    item = make_item(1, Section.NEW)
+    item = replace(item, team=(("team", team),), alert_labels={**item.alert_labels, "team": team})
+    (message,) = slack_messages(Digest(PERIOD, (item,), (), ("team",), 4, 1))
+    assert message_problems(message) == []
+    groups = [e["text"] for b in message["blocks"] if b["type"] == "context" for e in b["elements"]]
+    assert any(text.startswith("team=payments-xxx") and text.endswith("…") for text in groups)
+
+
+def test_split_text_never_cuts_an_entity_and_keeps_bold_balanced() -> None:
+    text = "*" + "a&amp;b" * 1000 + "*"
+    pieces = split_text(text, limit=100)
+    assert all(len(p) <= 100 for p in pieces)
+    for piece in pieces:
+        assert piece.count("*") % 2 == 0  # each piece opens and closes its bold
+        last = piece.rfind("&")
+        assert last == -1 or piece.startswith("amp;", last + 1)
+    assert "".join(p.strip("*") for p in pieces) == text.strip("*")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -63,6 +64,11 @@ def _settings(config: Path | None, overrides: dict[str, Any]) -> DigestSettings:
 def _period(period: str | None, since: str | None, until: str | None, demo: bool) -> Period:
     if period is not None and since is not None:
         raise typer.BadParameter("give --period or --since, not both", param_hint="--period")
+    if period is not None and until is not None:
+        raise typer.BadParameter(
+            "--until ends a --since period; a --period week has its own end",
+            param_hint="--until",
+        )
     if period is not None:
         try:
             return Period.iso_week(period)
@@ -75,6 +81,10 @@ def _period(period: str | None, since: str | None, until: str | None, demo: bool
         seconds = duration_option(since, "--since") or WEEK
         return Period.since(seconds, end)
     return Period.week_ending_before(end)
+
+
+def _rfc3339(ts: int) -> str:
+    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _render(digest: Digest, fmt: DigestFormat) -> str:
@@ -93,6 +103,14 @@ def _post(digest: Digest, poster: SlackDigestPoster, ledger: Ledger, *, force: b
     queued = queue_digest(ledger, digest, poster, now=now, force=force)
     if queued is None:
         earlier = ledger.digests_for(digest.period.label, poster.destination)[-1]
+        if earlier.status == "abandoned":
+            err.print(
+                f"digest {digest.period.label} was refused by Slack after "
+                f"{earlier.parts_posted} of {earlier.parts} parts were posted "
+                f"({earlier.last_error}); not posting it again, which would repeat those "
+                "parts; --force posts it again"
+            )
+            return 1
         if earlier.status == "posted":
             err.print(
                 f"digest {digest.period.label} was already posted to {poster.destination}; "
@@ -100,7 +118,15 @@ def _post(digest: Digest, poster: SlackDigestPoster, ledger: Ledger, *, force: b
             )
             return 0
         err.print(f"digest {digest.period.label} is already queued; trying it now")
-    stats = Dispatcher(ledger, {poster.name: poster}).deliver_due(now)
+    try:
+        stats = Dispatcher(ledger, {poster.name: poster}).deliver_due(now)
+    except LedgerError as exc:  # e.g. another process finished the post meanwhile
+        latest = ledger.digests_for(digest.period.label, poster.destination)[-1]
+        err.print(
+            f"digest {digest.period.label}: the ledger changed while posting ({exc}); "
+            f"it now says {latest.status}, {latest.parts_posted} of {latest.parts} parts posted"
+        )
+        return 1
     latest = ledger.digests_for(digest.period.label, poster.destination)[-1]
     if latest.status == "posted":
         err.print(
@@ -189,7 +215,17 @@ def digest_command(
             where = ".".join(str(p) for p in error["loc"]) or "digest"
             typer.echo(f"settings: {where}: {error['msg']}", err=True)
         raise typer.Exit(2) from None
+    if force and not post:
+        typer.echo("--force only applies with --post", err=True)
+        raise typer.Exit(2)
     chosen = _period(period, since, until, demo)
+    if post and chosen.end > time.time():
+        typer.echo(
+            f"--post: period {chosen.label} has not ended yet (it ends "
+            f"{_rfc3339(chosen.end)}); only a complete period is posted, once",
+            err=True,
+        )
+        raise typer.Exit(2)
     paths = [DEMO_RULES] if demo else (rules or [DEFAULT_RULES])
     ledger_path = ledger if ledger is not None else (DEFAULT_LEDGER if post else None)
     try:

@@ -18,6 +18,8 @@ from adapters.sources.base import Source
 from detector.alerts import AlertState
 from detector.digest import DEFAULT_GROUP_LABELS, Digest, Interval, RecordedFiring, build_digest
 from detector.periods import Period
+from detector.rule import Rule
+from detector.series import Series
 from detector.suppressions import Suppression
 
 __all__ = ["DigestOptions", "collect_digest", "recorded_firings"]
@@ -46,12 +48,14 @@ def collect_digest(
     """Evaluate ``plan`` over ``period`` and its history; read ``ledger`` when given."""
     length = period.end - period.start
     start = period.start - options.history_weeks * length
-    result = replay_rules(plan, sources, start=start, end=period.end, incident=period.end)
+    fetched: dict[str, dict[str, Series]] = {}
+    watched = {name: _Recording(source, fetched) for name, source in sources.items()}
+    result = replay_rules(plan, watched, start=start, end=period.end, incident=period.end)
     recorded: list[RecordedFiring] = []
     previous = None
     if ledger is not None:
         recorded = recorded_firings(ledger, start, period.end)
-        previous = ledger.previous_digest_summary(period.start)
+        previous = ledger.previous_digest_summary(period.previous().label)
     return build_digest(
         result,
         period,
@@ -62,7 +66,23 @@ def collect_digest(
         group_labels=options.group_labels,
         queries={entry.rule.signal: entry.rule.query or entry.rule.path or "" for entry in plan},
         link_template=options.link_template,
+        rule_series={rule: list(series.values()) for rule, series in fetched.items()},
     )
+
+
+class _Recording:
+    """A source that remembers what each rule fetched: the digest judges every series'
+    coverage of the period, including series that never fired."""
+
+    def __init__(self, source: Source, fetched: dict[str, dict[str, Series]]) -> None:
+        self._source = source
+        self._fetched = fetched
+
+    def fetch(self, rule: Rule, start: int, end: int) -> list[Series]:
+        series = self._source.fetch(rule, start, end)
+        known = self._fetched.setdefault(rule.signal, {})
+        known.update((one.fingerprint, one) for one in series if len(one) > 0)
+        return series
 
 
 def recorded_firings(ledger: Ledger, start: int, end: int) -> list[RecordedFiring]:

@@ -8,6 +8,7 @@ from adapters.digest.wording import (
     counts_line,
     item_facts,
     quiet_line,
+    sparkline_text,
     team_text,
     title_line,
 )
@@ -24,7 +25,7 @@ def _cell(text: str) -> str:
 def _item(item: DigestItem) -> list[str]:
     link = f" · [graph]({item.link})" if item.link else ""
     lines = [f"- **{_cell(item.title)}** — {_cell(item.explanation)}"]
-    spark = f"`{item.sparkline}` " if item.sparkline else ""
+    spark = f"{sparkline_text(item)} · " if item.sparkline else ""
     lines.append(f"  {spark}{' · '.join(item_facts(item))}{link}")
     if item.suppression:
         lines.append(f"  *{_cell(item.suppression)}*")

@@ -4,6 +4,11 @@
 and winter alike: croniter computes the next time on a time-zone-aware datetime, so a
 daylight-saving change moves the UTC instant, not the local hour. Five fields (minute,
 hour, day of month, month, day of week), then an optional IANA zone (default ``UTC``).
+
+Each run posts the ISO week (UTC) that ended most recently before it. A schedule that
+fires before Monday 00:00 UTC (Monday 08:00 in Tokyo is Sunday 23:00 UTC) therefore
+posts the week before last: :meth:`Schedule.late_runs` finds such runs and the daemon
+warns about them when it loads the schedule.
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from datetime import UTC, datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
+
+from detector.periods import WEEK, Period
 
 __all__ = ["Schedule"]
 
@@ -61,3 +68,17 @@ class Schedule:
         """The last scheduled time at or before ``moment`` (a missed run to catch up on)."""
         start = datetime.fromtimestamp(moment + 1, tz=UTC).astimezone(ZoneInfo(self.zone))
         return int(croniter(self.expression, start).get_prev(datetime).timestamp())
+
+    def late_runs(self, moment: float, *, weeks: int = 4) -> list[int]:
+        """Runs in the ``weeks`` after ``moment`` that are the first after an ISO week
+        (UTC) ended but come six days or more after it: each posts a week that ended
+        long ago (a Monday-morning schedule east of UTC fires on Sunday, UTC)."""
+        late: list[int] = []
+        run = self.next_after(moment)
+        while run <= moment + weeks * WEEK:
+            ended = Period.week_ending_before(run)
+            first = self.latest_at_or_before(run - 1) <= ended.end
+            if first and run - ended.end >= 6 * 86400:
+                late.append(run)
+            run = self.next_after(run)
+        return late

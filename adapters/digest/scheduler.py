@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Protocol
 
 import structlog
@@ -74,10 +75,21 @@ class DigestScheduler:
         done = [
             r
             for r in self.ledger.digests_for(period.label, self.poster.destination)
-            if r.status != "abandoned"
+            if self.ledger.blocks_requeue(r)
         ]
         if done:
-            bound.info("digest already in the ledger; not posting again", status=done[-1].status)
+            if done[-1].status == "abandoned":
+                bound.error(
+                    f"digest {period.label} was refused after {done[-1].parts_posted} of "
+                    f"{done[-1].parts} parts were posted; not posting it again (would repeat "
+                    "those parts); `graysignal digest --period "
+                    f"{period.label} --post --force` posts it again",
+                    error=done[-1].last_error,
+                )
+            else:
+                bound.info(
+                    "digest already in the ledger; not posting again", status=done[-1].status
+                )
             return None
         options = DigestOptions(
             history_weeks=self.options.history_weeks,
@@ -139,6 +151,15 @@ def scheduler_from_settings(
     poster = poster_from_settings(settings, ledger)
     if schedule is None or poster is None:
         return None
+    late = schedule.late_runs(clock.now())
+    if late:
+        first = datetime.fromtimestamp(late[0], tz=UTC).strftime("%a %H:%M UTC")
+        log.warning(
+            f"digest.schedule {schedule} fires at {first}, before the ISO week (UTC) it "
+            "should post has ended: each run posts the week before; schedule it on Monday "
+            "at or after 00:00 UTC",
+            schedule=str(schedule),
+        )
     return DigestScheduler(
         schedule=schedule,
         ledger=ledger,

@@ -9,8 +9,11 @@ Slack's limits (Block Kit reference): at most :data:`MAX_BLOCKS` blocks per mess
 also rejects messages whose blocks hold much more than about 13,000 characters in total
 (``msg_blocks_too_long``, not in the reference), so a message carries at most
 :data:`MESSAGE_CHARS`. Nothing is cut to fit: a long text is split over several
-section blocks at line breaks, and a long digest over several messages, each starting
-with a "part i of n" line; a heading never ends a message without its first item.
+section blocks at line breaks, a very long item over two messages, and a long digest
+over several messages, each starting with a "part i of n" line; a heading never ends
+a message without its first item. Only a title or group longer than
+:data:`TITLE_CHARS` / :data:`GROUP_CHARS` (a huge label value) is shortened, with a
+visible "…"; the full labels are in the JSON rendering.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from adapters.digest.wording import (
     counts_line,
     item_facts,
     quiet_line,
+    sparkline_text,
     team_text,
     title_line,
 )
@@ -35,6 +39,9 @@ __all__ = ["MAX_BLOCKS", "MESSAGE_CHARS", "slack_messages", "split_text"]
 
 MAX_BLOCKS: Final = 50
 MESSAGE_CHARS: Final = 12_000
+TITLE_CHARS: Final = 200  # longer titles (long label values) end in a visible "…"
+GROUP_CHARS: Final = 300  # the same for a group's labels
+UNIT_CHARS: Final = MESSAGE_CHARS // 2  # an item longer than this may span two messages
 Block = dict[str, Any]
 
 
@@ -65,18 +72,37 @@ def _mrkdwn(text: str) -> dict[str, str]:
     return {"type": "mrkdwn", "text": text}
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` (before escaping) cut to ``limit`` characters, ending in a visible "…"."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _cut(line: str, limit: int) -> tuple[str, str]:
+    """Cut an escaped mrkdwn line in two: never inside an ``&amp;`` entity, and a
+    ``*bold*`` run open at the cut is closed there and opened again after it."""
+    at = limit - 1  # room for a closing "*"
+    amp = line.rfind("&", max(0, at - 4), at)
+    if amp > 0 and ";" not in line[amp:at]:
+        at = amp
+    head, rest = line[:at], line[at:]
+    if head.count("*") % 2 == 1:
+        return head + "*", "*" + rest
+    return head, rest
+
+
 def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
-    """Pieces of at most ``limit`` characters, cut at line breaks where possible."""
+    """Pieces of at most ``limit`` characters, cut at line breaks where possible; a line
+    longer than ``limit`` is cut (see :func:`_cut`), nothing is lost."""
     pieces: list[str] = []
     current = ""
     for whole in text.split("\n"):
         line = whole
-        while len(line) > limit:  # one line longer than a block: cut it, nothing is lost
+        while len(line) > limit:
             if current:
                 pieces.append(current)
                 current = ""
-            pieces.append(line[:limit])
-            line = line[limit:]
+            head, line = _cut(line, limit)
+            pieces.append(head)
         candidate = f"{current}\n{line}" if current else line
         if len(candidate) > limit:
             pieces.append(current)
@@ -93,13 +119,37 @@ def _sections(text: str) -> tuple[Block, ...]:
 
 
 def _context(text: str) -> Block:
-    return {"type": "context", "elements": [_mrkdwn(text[:TEXT_LIMIT])]}
+    """A context line; a text longer than a field is split over its elements (up to
+    ten), the last ending in a visible "…" if even that is not enough."""
+    pieces = split_text(text)
+    if len(pieces) > _CONTEXT_ELEMENTS:
+        pieces = pieces[:_CONTEXT_ELEMENTS]
+        pieces[-1] = _cut(pieces[-1], TEXT_LIMIT - 1)[0] + "…"
+    return {"type": "context", "elements": [_mrkdwn(p) for p in pieces]}
+
+
+_CONTEXT_ELEMENTS: Final = 10
+
+
+def _item_units(item: DigestItem, where: str) -> list[_Unit]:
+    """An item's blocks, as one unit unless that is longer than :data:`UNIT_CHARS`."""
+    units: list[list[Block]] = [[]]
+    used = 0
+    for block in _sections(_item_text(item)):
+        chars = _block_chars(block)
+        if units[-1] and used + chars > UNIT_CHARS:
+            units.append([])
+            used = 0
+        units[-1].append(block)
+        used += chars
+    return [_Unit(tuple(blocks), where=where) for blocks in units]
 
 
 def _item_text(item: DigestItem) -> str:
-    lines = [f"*{escape_mrkdwn(item.title)}*", escape_mrkdwn(item.explanation)]
+    title = escape_mrkdwn(shorten(item.title, TITLE_CHARS))
+    lines = [f"*{title}*", escape_mrkdwn(item.explanation)]
     facts = " · ".join(escape_mrkdwn(f) for f in item_facts(item))
-    spark = f"`{item.sparkline}`  " if item.sparkline else ""
+    spark = f"{escape_mrkdwn(sparkline_text(item))} · " if item.sparkline else ""
     link = f"  <{escape_mrkdwn(item.link)}|graph>" if item.link else ""
     lines.append(f"{spark}{facts}{link}")
     if item.suppression:
@@ -124,11 +174,12 @@ def _units(digest: Digest) -> list[_Unit]:
             _Unit(({"type": "divider"}, {"type": "section", "text": _mrkdwn(heading)}), True)
         )
         for team, items in grouped:
-            group = escape_mrkdwn(team_text(team))
+            group = escape_mrkdwn(shorten(team_text(team), GROUP_CHARS))
             title = f"{SECTION_ICONS[section]} {section.heading}"
             units.append(_Unit((_context(group),), heading=True, where=title))
             where = f"{title} · {group}"
-            units.extend(_Unit(_sections(_item_text(item)), where=where) for item in items)
+            for item in items:
+                units.extend(_item_units(item, where))
     if digest.blind_spots:
         title = blind_spot_heading(len(digest.blind_spots))
         units.append(

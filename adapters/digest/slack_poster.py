@@ -6,7 +6,10 @@ backoff (5xx, 429 with ``Retry-After``, network errors) or gives up (other refus
 exactly as for alerts. What is special is that a digest may be several messages: after
 each accepted part the poster writes ``parts_posted`` (and the first message's ``ts``) to
 the ledger, so an attempt after a failure or a restart posts only the parts still
-missing. Two processes sharing a ledger take turns through :meth:`Ledger.claim_digest`.
+missing. Two processes sharing a ledger take turns through :meth:`Ledger.claim_digest`:
+the claim is a lease of :data:`CLAIM_LEASE` seconds, renewed (compare-and-set on its
+token) before each further part; a poster that cannot renew it stops, and the process
+that took over posts the rest.
 
 Transports, both slack-sdk with its own retries off (the outbox retries):
 
@@ -196,17 +199,25 @@ class SlackDigestPoster:
         """Post the parts not posted yet; raise :class:`DeliveryError` at the first failure."""
         digest_id = int(payload["digest_id"])
         messages: list[Mapping[str, Any]] = list(payload["messages"])
-        if not self.ledger.claim_digest(digest_id, now=self._clock(), lease=self._lease):
-            raise DeliveryError(
-                f"{self.name}: digest {payload.get('period')} is being posted by another "
-                "process sharing this ledger",
-                retryable=True,
-                retry_after=self._lease,
-            )
+        busy = DeliveryError(
+            f"{self.name}: digest {payload.get('period')} is being posted by another "
+            "process sharing this ledger",
+            retryable=True,
+            retry_after=self._lease,
+        )
+        token = self.ledger.claim_digest(digest_id, now=self._clock(), lease=self._lease)
+        if token is None:
+            raise busy
         try:
             record = self.ledger.digest(digest_id)
             thread_ts = record.message_ts
             for index in range(record.parts_posted, len(messages)):
+                if index > record.parts_posted:  # a slow part must not let the lease lapse
+                    token = self.ledger.renew_digest_claim(
+                        digest_id, token, now=self._clock(), lease=self._lease
+                    )
+                    if token is None:  # another process took over: it posts the rest
+                        raise busy
                 threaded = thread_ts if (index > 0 and self.transport.threads) else None
                 ts = self.transport.post(messages[index], threaded)
                 if index == 0 and ts is not None:
@@ -215,5 +226,6 @@ class SlackDigestPoster:
                     digest_id, parts_posted=index + 1, message_ts=ts if index == 0 else None
                 )
         except BaseException:
-            self.ledger.release_digest(digest_id)
+            if token is not None:
+                self.ledger.release_digest(digest_id, token)
             raise

@@ -6,15 +6,18 @@ import math
 from datetime import UTC, datetime
 
 from adapters.notify.payload import relative_change_text
-from detector.digest import Digest, DigestItem, Section
+from detector.digest import FIRING_SCORE, Digest, DigestItem, Section
 
 __all__ = [
     "BLIND_SPOT_ICON",
     "SECTION_ICONS",
     "blind_spot_heading",
     "counts_line",
+    "evidence_text",
+    "human_span",
     "item_facts",
     "quiet_line",
+    "sparkline_text",
     "team_text",
     "title_line",
     "when",
@@ -36,22 +39,59 @@ def when(ts: int) -> str:
 
 
 def title_line(digest: Digest) -> str:
-    return f"Drift digest {digest.period.label}"
+    """``Drift digest 2026-W47`` for a week, ``Drift digest Sat 1 – Sat 8 Feb 2014`` else."""
+    period = digest.period
+    if period.is_iso_week:
+        return f"Drift digest {period.label}"
+    return f"Drift digest {human_span(period.start, period.end)}"
+
+
+def human_span(start: int, end: int) -> str:
+    """``Sat 1 – Sat 8 Feb 2014``, ``Fri 31 Jan – Fri 7 Feb 2014``, with the years if two."""
+    first = datetime.fromtimestamp(start, tz=UTC)
+    last = datetime.fromtimestamp(end, tz=UTC)
+    tail = f"{last:%a} {last.day} {last:%b %Y}"
+    if (first.year, first.month) == (last.year, last.month):
+        return f"{first:%a} {first.day} – {tail}"
+    if first.year == last.year:
+        return f"{first:%a} {first.day} {first:%b} – {tail}"
+    return f"{first:%a} {first.day} {first:%b %Y} – {tail}"
 
 
 def counts_line(digest: Digest) -> str:
-    """``2 new · 1 still drifting · 1 recovered · 0 acknowledged · 1 blind spot``."""
+    """``2 new · 1 still drifting · 1 blind spot``: the sections that hold something."""
     counts = digest.counts()
     spots = counts["blind_spots"]
-    return " · ".join(
-        [
-            f"{counts[Section.NEW.value]} new",
-            f"{counts[Section.STILL.value]} still drifting",
-            f"{counts[Section.RECOVERED.value]} recovered",
-            f"{counts[Section.ACKNOWLEDGED.value]} acknowledged or expected",
-            f"{spots} blind spot{'s' if spots != 1 else ''}",
-        ]
-    )
+    parts = [
+        f"{counts[Section.NEW.value]} new",
+        f"{counts[Section.STILL.value]} still drifting",
+        f"{counts[Section.RECOVERED.value]} recovered",
+        f"{counts[Section.ACKNOWLEDGED.value]} acknowledged or expected",
+        f"{spots} blind spot{'s' if spots != 1 else ''}",
+    ]
+    shown = [part for part in parts if not part.startswith("0 ")]
+    return " · ".join(shown) if shown else "nothing drifted"
+
+
+def evidence_text(score: float) -> str:
+    """The score in words: how far past what makes a detector report (about 5)."""
+    if score < 2 * FIRING_SCORE:
+        return "faint evidence"
+    if score < 4 * FIRING_SCORE:
+        return "clear evidence"
+    if score < 20 * FIRING_SCORE:
+        return "strong evidence"
+    return "overwhelming evidence"
+
+
+def sparkline_text(item: DigestItem) -> str:
+    """The sparkline with the level at its start and end: ``▇▇▆▃▂▁ 89.4→22.1``."""
+    if not item.sparkline:
+        return ""
+    if item.sparkline_ends is None:
+        return f"`{item.sparkline}`"
+    first, last = item.sparkline_ends
+    return f"`{item.sparkline}` {first:.3g}→{last:.3g}"
 
 
 def team_text(team: tuple[tuple[str, str], ...]) -> str:
@@ -70,14 +110,17 @@ def weeks_text(item: DigestItem) -> str | None:
 
 def item_facts(item: DigestItem) -> list[str]:
     """Short facts after the explanation: change, onset, weeks, score, recovery, told."""
-    facts = [relative_change_text(item.change), f"{item.kind.value}", f"onset {when(item.onset)}"]
+    facts = [relative_change_text(item.change), f"{item.kind.value}"]
+    said = datetime.fromtimestamp(item.onset, tz=UTC).strftime("%Y-%m-%d %H:%M")
+    if said not in item.explanation:  # the sentence usually says "since <onset>" already
+        facts.append(f"onset {when(item.onset)}")
     weeks = weeks_text(item)
     if weeks:
         facts.append(weeks)
     if item.resolved_at is not None and item.section is Section.RECOVERED:
         facts.append(f"recovered {when(item.resolved_at)}")
     if math.isfinite(item.score):
-        facts.append(f"score {item.score:.1f}")
+        facts.append(evidence_text(item.score))
     if item.told:
         facts.append("alerted")
     return facts

@@ -101,7 +101,10 @@ class HttpNotifier:
 
 def require_http_url(url: str, what: str) -> httpx.URL:
     """Parse ``url``; ``ValueError`` naming ``what`` (never the URL) unless http(s)://host."""
-    parsed = httpx.URL(url)
+    try:
+        parsed = httpx.URL(url)
+    except httpx.InvalidURL:  # e.g. an unclosed IPv6 bracket; its message quotes the URL
+        raise ValueError(f"{what}: the URL must look like http(s)://host[:port]/...") from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
         raise ValueError(f"{what}: the URL must look like http(s)://host[:port]/...")
     return parsed

@@ -114,6 +114,10 @@ class Dispatcher:
     def flush(self, deadline_seconds: float, clock: Clock | None = None) -> bool:
         """At shutdown: deliver everything deliverable, ignoring backoff, within a deadline.
 
+        Digest items (``digest_id`` set) keep their backoff: a weekly digest loses
+        nothing by waiting for the next start, and retrying it early would ignore a
+        ``Retry-After`` Slack sent with a 429.
+
         Rounds repeat until nothing deliverable is left (``True``) or ``deadline_seconds``
         of real time have passed (``False``; what is left stays in the outbox for the next
         start). ``clock`` stamps the ledger records (default: the system clock); the
@@ -125,12 +129,14 @@ class Dispatcher:
         deadline = time.monotonic() + deadline_seconds
         stats = DispatchStats(unconfigured=self._check_unconfigured())
         while True:
-            items = self.ledger.due(
-                int(wall.now()),
-                limit=self.batch_size,
-                notifiers=self.notifiers,
-                ignore_backoff=True,
-            )
+            now = int(wall.now())
+            items = [
+                item
+                for item in self.ledger.due(
+                    now, limit=self.batch_size, notifiers=self.notifiers, ignore_backoff=True
+                )
+                if item.digest_id is None or item.next_attempt_at <= now
+            ]
             if not items:
                 log.info("outbox flushed", delivered=stats.delivered, left=0)
                 return True
