@@ -108,3 +108,18 @@ def test_a_configured_suppressions_file_that_does_not_exist_is_said_not_fatal(
     (warning,) = [e for e in logs if e["log_level"] == "warning"]
     assert warning["path"] == str(missing)
     service.ledger.close()
+
+
+def test_delivery_outcomes_are_counted_per_notifier(tmp_path: Path) -> None:
+    rules = write_rules(tmp_path, pending_for="0s")
+    service = daemon(tmp_path, rules)
+    assert service.reload()
+    service.engine.run_group(GROUP, SHIFTED)
+
+    service.dispatcher.deliver_due(SHIFTED)
+
+    delivered = service.metrics.registry.get_sample_value(
+        "graysignal_notifications_total", {"notifier": "recorder", "outcome": "delivered"}
+    )
+    assert delivered == 1
+    service.ledger.close()

@@ -189,3 +189,23 @@ def test_flush_gives_up_at_the_deadline_and_keeps_the_rest(ledger: Ledger) -> No
 def test_a_notifier_registered_under_another_name_is_refused(ledger: Ledger) -> None:
     with pytest.raises(ValueError, match="registered as"):
         Dispatcher(ledger, {"slack": FakeNotifier("webhook")})
+
+
+def test_every_outcome_is_reported_for_the_daemon_metrics(ledger: Ledger) -> None:
+    refused = DeliveryError("HTTP 400: invalid_blocks", retryable=False)
+    notifiers = {
+        "slack": FakeNotifier("slack", *down()),
+        "webhook": FakeNotifier("webhook", refused),
+    }
+    queue_firing(ledger, ["slack", "webhook"])
+    heard: list[tuple[str, str]] = []
+    dispatcher = Dispatcher(ledger, notifiers, on_outcome=lambda n, o: heard.append((n, o)))
+
+    dispatcher.deliver_due(T0)
+    dispatcher.deliver_due(T0 + 60)
+
+    assert sorted(heard) == [
+        ("slack", "delivered"),
+        ("slack", "retrying"),
+        ("webhook", "abandoned"),
+    ]

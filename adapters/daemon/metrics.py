@@ -85,6 +85,12 @@ class DaemonMetrics:
             "When rules were last loaded successfully.",
             registry=r,
         )
+        self.notifications = Counter(
+            "graysignal_notifications",
+            "Delivery attempts by notifier and outcome (delivered, retrying, abandoned).",
+            ["notifier", "outcome"],
+            registry=r,
+        )
         self.pruned_findings = Counter(
             "graysignal_ledger_pruned_findings",
             "Findings deleted from the ledger because they were older than the retention.",

@@ -115,7 +115,16 @@ class Service:
         )
         digest_poster = {} if self.digest is None else {self.digest.poster.name: self.digest.poster}
         # the digest poster delivers digests only: alerts are queued for self.notifiers
-        self.dispatcher = Dispatcher(self.ledger, {**self.notifiers, **digest_poster})
+        self.dispatcher = Dispatcher(
+            self.ledger,
+            {**self.notifiers, **digest_poster},
+            on_outcome=lambda notifier, outcome: self.metrics.notifications.labels(
+                notifier=notifier, outcome=outcome
+            ).inc(),
+        )
+        for notifier in self.dispatcher.notifiers:  # at zero, so the first refusal is an
+            for outcome in ("delivered", "retrying", "abandoned"):  # increase() can see
+                self.metrics.notifications.labels(notifier=notifier, outcome=outcome)
         rules_hint = " ".join(str(p) for p in settings.rules)
         self.engine = Engine(
             sources=with_incremental_fetch(default_sources()) if sources is None else sources,

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -71,7 +71,12 @@ class Dispatcher:
         base_backoff: float = 1.0,
         max_backoff: float = 300.0,
         batch_size: int = 100,
+        on_outcome: Callable[[str, str], None] | None = None,
     ) -> None:
+        """``on_outcome(notifier, outcome)`` hears every attempt's outcome (``delivered``,
+        ``retrying``, ``abandoned``): the daemon counts them in its metrics, because an
+        abandoned notification leaves the outbox and would otherwise be seen only in logs.
+        """
         if base_backoff <= 0:
             raise ValueError(f"base_backoff must be positive, got {base_backoff}")
         if max_backoff < base_backoff:
@@ -89,6 +94,7 @@ class Dispatcher:
         self.max_backoff = max_backoff
         self.batch_size = batch_size
         self._warned_unconfigured: set[str] = set()
+        self._on_outcome = on_outcome or (lambda notifier, outcome: None)
 
     def backoff(self, attempts: int) -> int:
         """Whole seconds to wait after a failure, given the attempts made *before* it."""
@@ -180,11 +186,13 @@ class Dispatcher:
         else:
             self.ledger.mark_delivered(item.id, at=now)
             stats.delivered += 1
+            self._on_outcome(item.notifier, "delivered")
             bound.info("notification delivered")
             return
         if not retryable:
             self.ledger.mark_failed(item.id, at=now, error=error, next_attempt_at=None)
             stats.abandoned += 1
+            self._on_outcome(item.notifier, "abandoned")
             bound.error("notification refused; giving up on this item", error=error)
             return
         delay = self.backoff(item.attempts)
@@ -192,6 +200,7 @@ class Dispatcher:
             delay = max(delay, math.ceil(retry_after))
         self.ledger.mark_failed(item.id, at=now, error=error, next_attempt_at=now + delay)
         stats.retrying += 1
+        self._on_outcome(item.notifier, "retrying")
         bound.warning("notification failed; will retry", error=error, retry_in=delay)
 
     def _check_unconfigured(self) -> int:
