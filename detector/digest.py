@@ -239,6 +239,7 @@ class Digest:
     rules: int
     quiet: tuple[str, ...] = ()
     unknown: tuple[DigestItem, ...] = ()  # drifting, then its series went silent
+    scope: str = ""  # e.g. "shard 1 of 2": what part of the rules this digest covers
 
     def section(self, section: Section) -> list[DigestItem]:
         """The section's items, in rank order."""

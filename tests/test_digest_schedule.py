@@ -274,3 +274,18 @@ def test_a_digest_refused_halfway_is_not_queued_again_by_the_schedule() -> None:
         assert len(ledger.digests_for(PERIOD.label)) == 1
     (error,) = [e for e in logs if e["log_level"] == "error"]
     assert "2026-W47" in error["event"] and "1 of 2 parts" in error["event"]
+
+
+def test_a_sharded_replica_names_its_shard_in_the_digest_title(tmp_path: Path) -> None:
+    """Each replica evaluates only its groups, so each posts a digest of its part."""
+    monday_nine = utc("2026-11-23T08:00:00")
+    with recording_server() as slack:
+        settings = daemon_settings(tmp_path, slack.url + "/services/T0/B0/secret")
+        sharded = settings.model_copy(update={"shard": "1/2"})
+        service = Service(sharded, notifiers={}, clock=FixedClock(monday_nine + 60))
+        assert service.reload() and service.digest is not None
+        assert service.digest.catch_up(service.clock.now()) is not None
+        service.dispatcher.deliver_due(monday_nine + 60)
+        service.ledger.close()
+    (request,) = slack.received()
+    assert "Drift digest 2026-W47 (shard 2 of 2)" in request.json()["text"]

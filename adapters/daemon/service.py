@@ -112,6 +112,7 @@ class Service:
             plan=lambda: [rule.entry for group in self.engine.groups() for rule in group.rules],
             suppressions=self._load_suppressions,
             clock=self.clock,
+            shard=settings.shard_index,
         )
         digest_poster = {} if self.digest is None else {self.digest.poster.name: self.digest.poster}
         # the digest poster delivers digests only: alerts are queued for self.notifiers

@@ -10,7 +10,7 @@ is how "still drifting for 3 weeks" is known when no earlier digest is in the le
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from adapters.ledger import Ledger
 from adapters.replaying import ScheduledRule, replay_rules
@@ -35,6 +35,7 @@ class DigestOptions:
     group_labels: tuple[str, ...] = DEFAULT_GROUP_LABELS
     link_template: str | None = None
     suppressions: Sequence[Suppression] = field(default_factory=tuple)
+    scope: str = ""  # named in the title when the rules are a part (a daemon's shard)
 
 
 def collect_digest(
@@ -56,7 +57,7 @@ def collect_digest(
     if ledger is not None:
         recorded = recorded_firings(ledger, start, period.end)
         previous = ledger.previous_digest_summary(period.previous().label)
-    return build_digest(
+    digest = build_digest(
         result,
         period,
         suppressions=options.suppressions,
@@ -68,6 +69,7 @@ def collect_digest(
         link_template=options.link_template,
         rule_series={rule: list(series.values()) for rule, series in fetched.items()},
     )
+    return replace(digest, scope=options.scope)
 
 
 class _Recording:

@@ -37,6 +37,7 @@ def digest_to_dict(digest: Digest) -> dict[str, Any]:
             "end_rfc3339": format_rfc3339(digest.period.end),
         },
         "rules": digest.rules,
+        "scope": digest.scope or None,
         "group_labels": list(digest.group_labels),
         "history_weeks": digest.history_weeks,
         "counts": digest.counts(),

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -91,12 +92,7 @@ class DigestScheduler:
                     "digest already in the ledger; not posting again", status=done[-1].status
                 )
             return None
-        options = DigestOptions(
-            history_weeks=self.options.history_weeks,
-            group_labels=self.options.group_labels,
-            link_template=self.options.link_template,
-            suppressions=self._suppressions(),
-        )
+        options = replace(self.options, suppressions=self._suppressions())
         digest = collect_digest(
             self.plan(), self.sources, period, options=options, ledger=self.ledger
         )
@@ -145,8 +141,13 @@ def scheduler_from_settings(
     plan: Callable[[], Sequence[ScheduledRule]],
     suppressions: Callable[[], Sequence[Suppression]],
     clock: SchedulerClock,
+    shard: tuple[int, int] | None = None,
 ) -> DigestScheduler | None:
-    """The daemon's scheduler when ``digest.schedule`` and a destination are set."""
+    """The daemon's scheduler when ``digest.schedule`` and a destination are set.
+
+    A sharded replica evaluates only its groups, so its digest says which shard it is:
+    N replicas post N digests, each titled with its part.
+    """
     schedule = settings.parsed_schedule
     poster = poster_from_settings(settings, ledger)
     if schedule is None or poster is None:
@@ -171,6 +172,7 @@ def scheduler_from_settings(
             history_weeks=settings.history_weeks,
             group_labels=tuple(settings.group_labels),
             link_template=settings.link_template,
+            scope="" if shard is None else f"shard {shard[0] + 1} of {shard[1]}",
         ),
         clock=clock,
     )

@@ -41,9 +41,10 @@ def when(ts: int) -> str:
 def title_line(digest: Digest) -> str:
     """``Drift digest 2026-W47`` for a week, ``Drift digest Sat 1 – Sat 8 Feb 2014`` else."""
     period = digest.period
+    scope = f" ({digest.scope})" if digest.scope else ""
     if period.is_iso_week:
-        return f"Drift digest {period.label}"
-    return f"Drift digest {human_span(period.start, period.end)}"
+        return f"Drift digest {period.label}{scope}"
+    return f"Drift digest {human_span(period.start, period.end)}{scope}"
 
 
 def human_span(start: int, end: int) -> str:
