@@ -36,11 +36,15 @@ from adapters.backtest.scenarios import (
     PAYMENTS,
     scenario_series,
 )
+from adapters.ledger import Ledger
+from adapters.rulefiles import load_rule_file
 from adapters.sources.files import read_series_file
 from adapters.timeparse import format_rfc3339
+from detector.alerts import AlertBook
 from detector.finding import Direction, Finding, Kind
 from detector.incident import Incident
 from detector.replay import Firing, ReplayResult, RuleOutcome, Signal
+from detector.rule import Rule
 from detector.series import Series, fingerprint
 from tests.conftest import NAB_ROOT, REPO
 from tests.servers import (
@@ -384,3 +388,43 @@ def write_mini_incident(
         encoding="utf-8",
     )
     return path
+
+
+CHECKOUT_LATENCY = {"__name__": "latency", "service": "checkout"}
+
+
+def mini_rule_and_shift(rules: Path, at: int) -> tuple[Rule, Finding]:
+    """The mini rule file's rule (firing at once) and a +30% checkout shift seen at ``at``."""
+    rule = load_rule_file(rules).groups[0].rules[0].model_copy(update={"for_": 0})
+    finding = Finding(
+        rule=rule.signal,
+        labels=CHECKOUT_LATENCY,
+        kind=Kind.LEVEL_SHIFT,
+        onset=at - HOUR,
+        detected_at=at,
+        direction=Direction.UP,
+        before=100.0,
+        after=130.0,
+        relative_change=0.3,
+        score=9.0,
+        explanation="latency rose",
+    )
+    return rule, finding
+
+
+def record_delivered_shift(ledger: Ledger, rules: Path, at: int) -> None:
+    """Record in ``ledger`` that the daemon fired the mini rule at ``at`` and Slack got it."""
+    rule, finding = mini_rule_and_shift(rules, at)
+    book = AlertBook(rule)
+    ledger.record_evaluation(
+        group="checkout",
+        rule=rule,
+        now=at,
+        findings=[finding],
+        transitions=book.update([finding], at),
+        alerts=book.alerts,
+        notifiers=["slack"],
+        payloads=lambda transition: {"status": "firing"},
+    )
+    for item in ledger.due(at):
+        ledger.mark_delivered(item.id, at=at + 5)

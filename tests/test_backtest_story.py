@@ -13,10 +13,7 @@ from typer.testing import CliRunner
 from adapters.backtest.story import EventKind, build_story, changes_from_query
 from adapters.cli import app
 from adapters.ledger import Ledger
-from adapters.rulefiles import load_rule_file
 from adapters.timeparse import parse_timestamp
-from detector.alerts import AlertBook
-from detector.finding import Direction, Finding, Kind
 from detector.rule import Rule
 from detector.series import Series
 from tests.backtest_fixtures import (
@@ -26,6 +23,7 @@ from tests.backtest_fixtures import (
     hand_outcome,
     hand_result,
     hand_signal,
+    record_delivered_shift,
     write_mini_incident,
     write_mini_rules,
 )
@@ -136,34 +134,8 @@ def test_changes_query_against_an_unreachable_prometheus_does_not_stop_the_backt
 
 def deliver(ledger_path: Path, rules: Path, at: int) -> None:
     """Record in a ledger that the daemon fired this alert at ``at`` and Slack got it."""
-    rule = load_rule_file(rules).groups[0].rules[0].model_copy(update={"for_": 0})
-    finding = Finding(
-        rule=rule.signal,
-        labels=CHECKOUT,
-        kind=Kind.LEVEL_SHIFT,
-        onset=at - HOUR,
-        detected_at=at,
-        direction=Direction.UP,
-        before=100.0,
-        after=130.0,
-        relative_change=0.3,
-        score=9.0,
-        explanation="latency rose",
-    )
-    book = AlertBook(rule)
     with Ledger.open(ledger_path) as ledger:
-        ledger.record_evaluation(
-            group="checkout",
-            rule=rule,
-            now=at,
-            findings=[finding],
-            transitions=book.update([finding], at),
-            alerts=book.alerts,
-            notifiers=["slack"],
-            payloads=lambda transition: {"status": "firing"},
-        )
-        for item in ledger.due(at):
-            ledger.mark_delivered(item.id, at=at + 5)
+        record_delivered_shift(ledger, rules, at)
 
 
 def test_with_a_ledger_each_early_signal_says_whether_it_was_delivered(tmp_path: Path) -> None:

@@ -22,15 +22,21 @@ from adapters.cli import app
 from adapters.ledger import Ledger, SilenceRecord
 from adapters.replaying import attach_notices
 from adapters.reports import feedback_text, reaction_of, reaction_text
-from adapters.rulefiles import load_rule_file
 from adapters.timeparse import format_rfc3339, parse_timestamp
 from detector.alerts import AlertBook, alert_labels
-from detector.finding import Direction, Finding, Kind
+from detector.finding import Kind
 from detector.replay import Firing, ReactionKind, ReplayResult, Signal
 from detector.series import fingerprint
 from detector.suppressions import Action, Suppressed, Suppression
 from detector.testing import EPOCH, make_rule
-from tests.backtest_fixtures import HOUR, T0, write_mini_incident, write_mini_rules
+from tests.backtest_fixtures import (
+    HOUR,
+    T0,
+    mini_rule_and_shift,
+    record_delivered_shift,
+    write_mini_incident,
+    write_mini_rules,
+)
 from tests.notify_builders import make_finding
 from tests.test_feedback_engine import DAY, RULE, ack, drive, expect, make_engine, write_series
 from tests.test_feedback_retrospective import AT, deliver_everything, first_firing, replay
@@ -312,8 +318,6 @@ def test_a_firing_with_neither_delivery_nor_suppression_stays_never_sent() -> No
 
 # --- backtest: the window runs past the incident --------------------------------------------
 
-CHECKOUT = {"__name__": "latency", "service": "checkout"}
-
 
 def run_backtest(tmp_path: Path, *extra: str, output_format: str = "json") -> str:
     result = CliRunner().invoke(
@@ -333,43 +337,8 @@ def early_of(output: str) -> dict[str, Any]:
     return early
 
 
-def backtest_alert(rules: Path, at: int) -> tuple[Any, Finding]:
-    rule = load_rule_file(rules).groups[0].rules[0].model_copy(update={"for_": 0})
-    finding = Finding(
-        rule=rule.signal,
-        labels=CHECKOUT,
-        kind=Kind.LEVEL_SHIFT,
-        onset=at - HOUR,
-        detected_at=at,
-        direction=Direction.UP,
-        before=100.0,
-        after=130.0,
-        relative_change=0.3,
-        score=9.0,
-        explanation="latency rose",
-    )
-    return rule, finding
-
-
-def deliver(ledger: Ledger, rules: Path, at: int) -> None:
-    rule, finding = backtest_alert(rules, at)
-    book = AlertBook(rule)
-    ledger.record_evaluation(
-        group="checkout",
-        rule=rule,
-        now=at,
-        findings=[finding],
-        transitions=book.update([finding], at),
-        alerts=book.alerts,
-        notifiers=["slack"],
-        payloads=lambda transition: {"status": "firing"},
-    )
-    for item in ledger.due(at):
-        ledger.mark_delivered(item.id, at=at + 5)
-
-
 def silence_backtest_alert(ledger: Ledger, rules: Path, *, starts_at: int, seen: int) -> None:
-    rule, finding = backtest_alert(rules, seen)
+    rule, finding = mini_rule_and_shift(rules, seen)
     labels = alert_labels(rule, finding)
     record = SilenceRecord(
         alertmanager=AM,
@@ -394,7 +363,7 @@ def test_backtest_ignores_acks_and_silences_given_after_impact_for_an_early_sign
     fired_at = parse_timestamp(early_of(run_backtest(tmp_path))["first_firing"])
     assert fired_at < T0
     with Ledger.open(tmp_path / "ledger.db") as ledger:
-        deliver(ledger, rules, fired_at)
+        record_delivered_shift(ledger, rules, fired_at)
         silence_backtest_alert(ledger, rules, starts_at=T0 + HOUR, seen=T0 + HOUR)
     (tmp_path / "suppressions.yaml").write_text(
         "suppressions:\n"
@@ -421,7 +390,7 @@ def test_backtest_says_an_early_signal_the_daemon_held_back_was_not_sent(tmp_pat
     write_mini_incident(tmp_path / "incidents")
     rules = write_mini_rules(tmp_path)
     fired_at = parse_timestamp(early_of(run_backtest(tmp_path))["first_firing"])
-    rule, finding = backtest_alert(rules, fired_at)
+    rule, finding = mini_rule_and_shift(rules, fired_at)
     labels = alert_labels(rule, finding)
     accepted = Suppression(
         action=Action.ACK,
