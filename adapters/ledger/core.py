@@ -14,13 +14,18 @@ from adapters.ledger.codec import (
     _alert_from_json,
     _alert_to_json,
     _dumps,
-    finding_from_json,
     finding_to_json,
 )
 from adapters.ledger.digests import LedgerDigests
 from adapters.ledger.errors import LedgerError
 from adapters.ledger.feedback import LedgerFeedback
-from adapters.ledger.records import DeliveryRecord, OutboxItem, TransitionRecord, _outbox_item
+from adapters.ledger.records import (
+    DeliveryRecord,
+    OutboxItem,
+    TransitionRecord,
+    _outbox_item,
+    _transition_record,
+)
 from adapters.ledger.rows import (
     _PENDING,
     _enqueue,
@@ -31,7 +36,7 @@ from adapters.ledger.rows import (
 )
 from adapters.ledger.schema import _current_version, _migrate, _refuse_newer
 from detector.alerts import Alert, AlertState, Transition
-from detector.finding import Finding, Kind
+from detector.finding import Finding
 from detector.rule import Rule
 
 _MEMORY = ":memory:"
@@ -329,21 +334,7 @@ class Ledger(LedgerDigests, LedgerFeedback):
                 )
                 .fetchall()
             )
-        return [
-            TransitionRecord(
-                id=int(row["id"]),
-                group=str(row["rule_group"]),
-                rule=str(row["rule"]),
-                alert_fingerprint=str(row["alert_fingerprint"]),
-                labels=dict(json.loads(row["labels"])),
-                kind=Kind(row["kind"]),
-                previous=AlertState(row["from_state"]),
-                to=AlertState(row["to_state"]),
-                at=int(row["at"]),
-                finding=finding_from_json(json.loads(row["finding"])),
-            )
-            for row in rows
-        ]
+        return [_transition_record(row) for row in rows]
 
     def deliveries_for(self, transition_id: int) -> list[DeliveryRecord]:
         """Every delivery attempt for the transition, all notifiers, in time order."""
