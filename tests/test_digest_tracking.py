@@ -6,7 +6,7 @@ changes it needs) and replays them with the file source, as ``graysignal digest`
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,7 @@ from adapters.digest.collect import DigestOptions, collect_digest
 from adapters.sources import default_sources
 from detector.digest import Digest, Section
 from detector.periods import Period
+from detector.suppressions import Action, Suppression
 from tests.digest_fixtures import PERIOD, START, STEP, _at, _rule
 
 W48 = Period.iso_week("2026-W48")
@@ -55,14 +56,18 @@ class _Stored:
 
 
 def _digest(
-    rules: Path, period: Period, previous: Mapping[str, Any] | None = None, weeks: int = 2
+    rules: Path,
+    period: Period,
+    previous: Mapping[str, Any] | None = None,
+    weeks: int = 2,
+    suppressions: Sequence[Suppression] = (),
 ) -> Digest:
     ledger = None if previous is None else _Stored(period, previous)
     return collect_digest(
         rule_files_plan([rules]),
         default_sources(),
         period,
-        options=DigestOptions(history_weeks=weeks),
+        options=DigestOptions(history_weeks=weeks, suppressions=suppressions),
         ledger=ledger,  # type: ignore[arg-type]
     )
 
@@ -171,3 +176,24 @@ def test_a_drift_that_settles_stays_still_drifting_and_recovers_when_it_comes_ba
 def _next_label(period: Period) -> str:
     year, week, _ = datetime.fromtimestamp(period.end, tz=UTC).isocalendar()
     return f"{year}-W{week:02d}"
+
+
+def test_a_settled_drift_carried_from_last_week_can_be_acknowledged(tmp_path: Path) -> None:
+    """Carried items have no firing in this week's evaluation; suppressions still apply."""
+    onset = _at("2026-11-13T12:00:00")
+    rules = _write(tmp_path, {"Queue": (_step(onset, 1.4), W48.end + 6 * 7 * 86400)})
+    summary: Mapping[str, Any] | None = None
+    period = PERIOD
+    while period.label != "2026-W50":
+        summary = _digest(rules, period, previous=summary, weeks=1).summary()
+        period = Period.iso_week(_next_label(period))
+    expected = Suppression(Action.EXPECT, "Queue", {}, "new tenant", onset, None, change=0.4)
+    unrelated = Suppression(Action.EXPECT, "Other", {}, "elsewhere", onset, None, change=0.4)
+
+    plain = _digest(rules, period, previous=summary, weeks=1, suppressions=[unrelated])
+    accepted = _digest(rules, period, previous=summary, weeks=1, suppressions=[expected])
+
+    assert _rules_of(plain, Section.STILL) == ["Queue"]
+    assert _rules_of(accepted, Section.ACKNOWLEDGED) == ["Queue"]
+    (item,) = accepted.section(Section.ACKNOWLEDGED)
+    assert item.suppression is not None and "new tenant" in item.suppression

@@ -14,6 +14,7 @@ from detector.digest.history import _previous_weeks, _weeks_before
 from detector.digest.links import _link_for, check_link_template
 from detector.digest.model import DEFAULT_GROUP_LABELS, Digest, DigestItem, RecordedFiring, Section
 from detector.digest.ranking import _ranked, _with_titles
+from detector.finding import Direction, Finding
 from detector.periods import Period
 from detector.replay import ReplayResult
 from detector.series import Series
@@ -102,7 +103,10 @@ def _apply_suppressions(
         if item.section not in (Section.NEW, Section.STILL):
             out.append(item)
             continue
-        latest = _latest_finding(activities[item.key])
+        activity = activities.get(item.key)
+        # An item carried from last week's summary has no activity in this evaluation
+        # (the detector no longer flags a drift that settled): judge what it stored.
+        latest = _latest_finding(activity) if activity else _stored_finding(item, period)
         _, covered = split_suppressed([latest], suppressions, now=period.end)
         if covered:
             out.append(
@@ -115,3 +119,20 @@ def _apply_suppressions(
         else:
             out.append(item)
     return out
+
+
+def _stored_finding(item: DigestItem, period: Period) -> Finding:
+    """The finding an item carried from a stored summary stands for, as of the period end."""
+    return Finding(
+        rule=item.rule,
+        labels=item.labels,
+        kind=item.kind,
+        onset=item.onset,
+        detected_at=period.end,
+        direction=Direction.UP if item.change >= 0 else Direction.DOWN,
+        before=item.baseline,
+        after=item.level,
+        relative_change=item.change,
+        score=item.score,
+        explanation=item.explanation,
+    )
