@@ -180,8 +180,9 @@ class Engine:
         started = time.perf_counter()
         failed: list[str] = []
         transitions: list[Transition] = []
+        suppressions = self.suppressions()  # one consistent set for the whole cycle
         for runtime in group.rules:
-            outcome = self._run_rule(group, runtime, now)
+            outcome = self._run_rule(group, runtime, now, suppressions)
             if outcome is None:
                 failed.append(runtime.entry.rule.signal)
             else:
@@ -204,7 +205,11 @@ class Engine:
         return CycleReport(name, now, len(group.rules), tuple(failed), tuple(transitions), duration)
 
     def _run_rule(
-        self, group: GroupRuntime, runtime: RuleRuntime, now: int
+        self,
+        group: GroupRuntime,
+        runtime: RuleRuntime,
+        now: int,
+        suppressions: Sequence[Suppression],
     ) -> list[Transition] | None:
         rule = runtime.entry.rule
         bound = log.bind(group=group.name, rule=rule.signal, source=rule.source)
@@ -219,7 +224,7 @@ class Engine:
         self._source_up(group, runtime, up=True)
         try:
             findings = [f for one in series for f in evaluate(rule, one, now)]
-            alerting, covered = split_suppressed(findings, self.suppressions(), now=now)
+            alerting, covered = split_suppressed(findings, suppressions, now=now)
             transitions = runtime.book.update(alerting, now)
             self.ledger.record_evaluation(
                 group=group.name,

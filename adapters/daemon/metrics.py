@@ -6,6 +6,8 @@ import contextlib
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from detector.suppressions import Action
+
 
 class DaemonMetrics:
     """Every metric in one private registry (tests create as many daemons as they like)."""
@@ -107,8 +109,8 @@ class DaemonMetrics:
         _remove(self.evaluations, group, rule)
         _remove(self.failures, group, rule)
         _remove(self.source_up, group, rule, source)
-        for action in ("ack", "expect"):
-            _remove(self.suppressed, group, rule, action)
+        for action in Action:
+            _remove(self.suppressed, group, rule, action.value)
 
     def forget_group(self, group: str) -> None:
         """Drop the series of a group a reload removed (see :meth:`forget_rule`)."""

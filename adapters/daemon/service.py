@@ -105,12 +105,28 @@ class Service:
         self.metrics = DaemonMetrics()
         self.ledger = Ledger.open(settings.ledger)
         self.notifiers = dict(build_notifiers(settings) if notifiers is None else notifiers)
+        base_sources = default_sources() if sources is None else sources
+        rules_hint = " ".join(str(p) for p in settings.rules)
+        self.engine = Engine(
+            sources=with_incremental_fetch(base_sources) if sources is None else sources,
+            ledger=self.ledger,
+            notifier_names=list(self.notifiers),
+            resend_interval=settings.resend_interval,
+            replay_hint=lambda at: (
+                f"graysignal replay {rules_hint} --at {format_rfc3339(at)} "
+                f"--lookback {REPLAY_LOOKBACK}"
+            ),
+            metrics=self.metrics,
+            shard=settings.shard_index,
+        )
+        # The digest reads the rules and suppressions the engine holds (the last good ones
+        # of the last reload), not whatever is on disk at the scheduled time.
         self.digest = scheduler_from_settings(
             settings.digest,
             self.ledger,
-            sources=default_sources() if sources is None else sources,
+            sources=base_sources,
             plan=lambda: [rule.entry for group in self.engine.groups() for rule in group.rules],
-            suppressions=self._load_suppressions,
+            suppressions=self.engine.suppressions,
             clock=self.clock,
             shard=settings.shard_index,
         )
@@ -126,19 +142,6 @@ class Service:
         for notifier in self.dispatcher.notifiers:  # at zero, so the first refusal is an
             for outcome in ("delivered", "retrying", "abandoned"):  # increase() can see
                 self.metrics.notifications.labels(notifier=notifier, outcome=outcome)
-        rules_hint = " ".join(str(p) for p in settings.rules)
-        self.engine = Engine(
-            sources=with_incremental_fetch(default_sources()) if sources is None else sources,
-            ledger=self.ledger,
-            notifier_names=list(self.notifiers),
-            resend_interval=settings.resend_interval,
-            replay_hint=lambda at: (
-                f"graysignal replay {rules_hint} --at {format_rfc3339(at)} "
-                f"--lookback {REPLAY_LOOKBACK}"
-            ),
-            metrics=self.metrics,
-            shard=settings.shard_index,
-        )
         self.silences = SilenceWatcher(
             silence_readers(
                 settings.alertmanager_urls, timeout=min(NOTIFY_TIMEOUT, settings.flush_timeout / 2)

@@ -136,9 +136,10 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 
 def _check_http_url(url: str) -> None:
+    """``require_http_url`` never quotes the URL (it may hold a secret); drop its prefix."""
     try:
         require_http_url(url, "URL")
-    except Exception:  # httpx.InvalidURL's message may quote the URL
+    except ValueError:
         raise ValueError("must look like http(s)://host[:port]/...") from None
 
 
