@@ -32,7 +32,6 @@ from typing import Any, Protocol
 from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.webhook import WebhookClient
 
 from adapters.ledger import Ledger
 from adapters.notify.base import (
@@ -43,9 +42,8 @@ from adapters.notify.base import (
     register_secret,
     require_http_url,
     retry_after_seconds,
-    url_secrets,
 )
-from adapters.notify.slack import QUIET_LOGGER
+from adapters.notify.slack import QUIET_LOGGER, SlackWebhook
 
 __all__ = [
     "CLAIM_LEASE",
@@ -81,36 +79,17 @@ class WebhookTransport:
     threads = False
 
     def __init__(self, url: SecretStr, *, timeout: float) -> None:
-        raw = url.get_secret_value()
-        require_http_url(raw, "digest slack_webhook_url")
-        self._url = url
-        self._secrets = url_secrets(raw)
-        register_secret(*self._secrets)
-        self._client = WebhookClient(
-            raw, timeout=max(1, math.ceil(timeout)), logger=QUIET_LOGGER, retry_handlers=[]
-        )
+        self._webhook = SlackWebhook(url, what="digest slack_webhook_url", timeout=timeout)
 
     def __repr__(self) -> str:
-        return f"WebhookTransport(url={self._url!r})"
+        return f"WebhookTransport(url={self._webhook.url!r})"
 
     def body(self, message: Mapping[str, Any], thread_ts: str | None) -> dict[str, Any]:
         return dict(message)
 
     def post(self, message: Mapping[str, Any], thread_ts: str | None) -> str | None:
-        target = "slack webhook (digest)"
-        try:
-            response = self._client.send_dict(self.body(message, thread_ts))
-        except Exception as exc:  # urllib: URLError, timeouts, resets; transient
-            error = redact(f"{target}: {type(exc).__name__}: {exc}", self._secrets)
-            raise DeliveryError(error, retryable=True) from None
-        if 200 <= response.status_code < 300:
-            return None
-        reason = redact(str(response.body)[:ERROR_BODY_CHARS].strip(), self._secrets)
-        raise DeliveryError(
-            f"{target}: HTTP {response.status_code}: {reason}",
-            retryable=is_retryable_status(response.status_code),
-            retry_after=retry_after_seconds(response.headers or {}),
-        )
+        self._webhook.send(self.body(message, thread_ts), target="slack webhook (digest)")
+        return None
 
 
 class WebApiTransport:

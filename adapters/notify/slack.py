@@ -41,6 +41,7 @@ __all__ = [
     "QUIET_LOGGER",
     "TEXT_LIMIT",
     "SlackNotifier",
+    "SlackWebhook",
     "escape_mrkdwn",
     "slack_message",
 ]
@@ -134,21 +135,18 @@ def slack_message(payload: Mapping[str, Any]) -> dict[str, Any]:
     return {"text": text, "blocks": blocks}
 
 
-class SlackNotifier:
-    """Posts :func:`slack_message` to an incoming webhook with slack-sdk's ``WebhookClient``.
+class SlackWebhook:
+    """One incoming webhook through slack-sdk's ``WebhookClient``: a JSON ``POST``, ``200 ok``
+    or an HTTP error with a reason. Alerts and digests both post through it.
 
-    The webhook URL *is* the credential, so it is a ``SecretStr`` and appears nowhere:
-    not in ``name``, ``repr``, logs or :class:`DeliveryError` messages.
+    The webhook URL *is* the credential, so it is a ``SecretStr`` and appears nowhere: not
+    in reprs, logs or :class:`DeliveryError` messages (``what`` names it instead).
     """
 
-    def __init__(
-        self, webhook_url: SecretStr, *, name: str = "slack", timeout: float = 10.0
-    ) -> None:
-        raw = webhook_url.get_secret_value()
-        require_http_url(raw, f"slack notifier {name!r}")
-        self.name = name
-        self.timeout = timeout
-        self._url = webhook_url
+    def __init__(self, url: SecretStr, *, what: str, timeout: float) -> None:
+        raw = url.get_secret_value()
+        require_http_url(raw, what)
+        self.url = url
         self._secrets = url_secrets(raw)
         register_secret(*self._secrets)
         self._client = WebhookClient(
@@ -156,13 +154,12 @@ class SlackNotifier:
         )
 
     def __repr__(self) -> str:
-        return f"SlackNotifier(name={self.name!r}, webhook_url={self._url!r})"
+        return f"SlackWebhook(url={self.url!r})"
 
-    def deliver(self, payload: Mapping[str, Any]) -> None:
-        target = f"slack {self.name}"
-        message = slack_message(payload)
+    def send(self, message: Mapping[str, Any], *, target: str) -> None:
+        """Post ``message``; :class:`DeliveryError` (retryable or not) naming ``target``."""
         try:
-            response = self._client.send_dict(message)
+            response = self._client.send_dict(dict(message))
         except Exception as exc:  # urllib: URLError, timeouts, resets; all transient here
             error = redact(f"{target}: {type(exc).__name__}: {exc}", self._secrets)
             raise DeliveryError(error, retryable=True) from None
@@ -174,3 +171,20 @@ class SlackNotifier:
             retryable=is_retryable_status(response.status_code),
             retry_after=retry_after_seconds(response.headers or {}),
         )
+
+
+class SlackNotifier:
+    """Posts :func:`slack_message` to an incoming webhook (:class:`SlackWebhook`)."""
+
+    def __init__(
+        self, webhook_url: SecretStr, *, name: str = "slack", timeout: float = 10.0
+    ) -> None:
+        self.name = name
+        self.timeout = timeout
+        self._webhook = SlackWebhook(webhook_url, what=f"slack notifier {name!r}", timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"SlackNotifier(name={self.name!r}, webhook_url={self._webhook.url!r})"
+
+    def deliver(self, payload: Mapping[str, Any]) -> None:
+        self._webhook.send(slack_message(payload), target=f"slack {self.name}")
