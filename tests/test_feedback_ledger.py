@@ -53,7 +53,7 @@ def test_a_ledger_at_an_older_schema_migrates_to_the_feedback_tables(
 
     with Ledger.open(path) as ledger:
         assert ledger.schema_version == SCHEMA_VERSION
-        assert ledger.suppressed_between(start=0, end=10**9) == []
+        assert ledger.suppressed_for("any", start=0, end=10**9) == []
         assert ledger.silences_for("any", start=0, end=10**9) == []
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -36,7 +35,7 @@ from adapters.logging import configure_logging
 from adapters.notify.dispatcher import Dispatcher
 from adapters.sources import default_sources
 from adapters.suppressions import load_suppressions, suppressions_files_near
-from adapters.timeparse import parse_timestamp
+from adapters.timeparse import format_rfc3339, parse_timestamp
 from detector.digest import Digest
 from detector.periods import WEEK, Period
 
@@ -81,10 +80,6 @@ def _period(period: str | None, since: str | None, until: str | None, demo: bool
         seconds = duration_option(since, "--since") or WEEK
         return Period.since(seconds, end)
     return Period.week_ending_before(end)
-
-
-def _rfc3339(ts: int) -> str:
-    return datetime.fromtimestamp(ts, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _render(digest: Digest, fmt: DigestFormat) -> str:
@@ -222,7 +217,7 @@ def digest_command(
     if post and chosen.end > time.time():
         typer.echo(
             f"--post: period {chosen.label} has not ended yet (it ends "
-            f"{_rfc3339(chosen.end)}); only a complete period is posted, once",
+            f"{format_rfc3339(chosen.end)}); only a complete period is posted, once",
             err=True,
         )
         raise typer.Exit(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from adapters.digest.wording import (
+    QUIET_WEEK,
     SECTION_ICONS,
     blind_spot_heading,
     counts_line,
@@ -41,7 +42,7 @@ def render_markdown(digest: Digest) -> str:
         "",
     ]
     if not digest.items and not digest.blind_spots:
-        lines += ["Nothing drifted, and every rule had data to judge. A quiet week.", ""]
+        lines += [QUIET_WEEK, ""]
     for section in Section:
         grouped = digest.grouped(section)
         if not grouped:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from adapters.digest.wording import (
+    QUIET_WEEK,
     SECTION_ICONS,
     blind_spot_heading,
     counts_line,
@@ -187,7 +188,7 @@ def _units(digest: Digest) -> list[_Unit]:
         )
         units.extend(_Unit(_sections(_blind_spot_text(s)), where=title) for s in digest.blind_spots)
     if not units:
-        quiet = "Nothing drifted, and every rule had data to judge. A quiet week."
+        quiet = QUIET_WEEK
         units.append(_Unit(_sections(quiet)))
     watched = quiet_line(digest)
     if watched:

@@ -136,3 +136,7 @@ def quiet_line(digest: Digest) -> str | None:
 
 def blind_spot_heading(count: int) -> str:
     return f"{BLIND_SPOT_ICON} Blind spots ({count})"
+
+
+QUIET_WEEK = "Nothing drifted, and every rule had data to judge. A quiet week."
+"""What a digest with no item and no blind spot says, in every rendering."""

@@ -115,24 +115,6 @@ class LedgerFeedback(LedgerBase):
             for row in rows
         ]
 
-    def suppressed_between(self, *, start: int, end: int) -> list[SuppressedRecord]:
-        """Every suppression episode overlapping ``[start, end]`` (a digest's period)."""
-        with self._lock:
-            rows = (
-                self._db()
-                .execute(
-                    "SELECT alert_fingerprint FROM suppressed WHERE first_seen <= ?"
-                    " AND last_seen >= ? GROUP BY alert_fingerprint ORDER BY MIN(first_seen)",
-                    (end, start),
-                )
-                .fetchall()
-            )
-        return [
-            record
-            for row in rows
-            for record in self.suppressed_for(str(row[0]), start=start, end=end)
-        ]
-
     def record_silences(
         self, *, alertmanager: str, now: int, seen: Sequence[SilenceRecord]
     ) -> list[SilenceRecord]:
