@@ -53,6 +53,7 @@ __all__ = [
     "SUPPRESSIONS_FILE_NAMES",
     "SuppressionEntry",
     "SuppressionsFile",
+    "append_entries",
     "append_entry",
     "format_change",
     "format_matchers",
@@ -418,13 +419,20 @@ def entry_fields(suppression: Suppression) -> dict[str, Any]:
 
 
 def append_entry(path: Path, suppression: Suppression) -> int:
-    """Append one entry to the file (created if missing); return the line it starts on.
+    """Append one entry (:func:`append_entries`); return the line it starts on."""
+    (line,) = append_entries(path, [suppression])
+    return line
 
-    The existing text is kept byte for byte, line endings included: the entry is added
-    at the end of the ``suppressions:`` block list, which must therefore be the file's
-    last top-level key (as in every file these commands write). The new text is
-    validated before it atomically replaces the old one, under an exclusive lock, so
-    two people acknowledging at once both get their entry.
+
+def append_entries(path: Path, suppressions: Sequence[Suppression]) -> list[int]:
+    """Append entries to the file (created if missing); return the line each starts on.
+
+    All or nothing: the entries are written in one replacement. The existing text is
+    kept byte for byte, line endings included: the entries are added at the end of the
+    ``suppressions:`` block list, which must therefore be the file's last top-level key
+    (as in every file these commands write). The new text is validated before it
+    atomically replaces the old one, under an exclusive lock, so two people
+    acknowledging at once both get their entries.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     with _locked(path.parent):
@@ -438,10 +446,12 @@ def append_entry(path: Path, suppression: Suppression) -> int:
             text, indent = text + ("" if not text else "\n") + HEADER + "suppressions:\n", 2
         if text and not text.endswith("\n"):
             text += "\n"
-        line = text.count("\n") + 1
-        text += _render(entry_fields(suppression), indent)
+        lines = []
+        for suppression in suppressions:
+            lines.append(text.count("\n") + 1)
+            text += _render(entry_fields(suppression), indent)
         _replace_validated(path, _with_newlines(text, newline))
-    return line
+    return lines
 
 
 @contextlib.contextmanager

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from adapters.cli import app
 from adapters.errors import InputError
 from adapters.suppressions import (
+    append_entries,
     append_entry,
     format_change,
     load_suppressions,
@@ -304,3 +305,21 @@ def test_an_exhaustion_ack_round_trips_its_time_to_limit(tmp_path: Path) -> None
 
     assert "time_to_limit: 25d22h" in file.read_text()
     assert load_suppressions(file) == [entry]
+
+
+def test_several_entries_are_written_all_or_none(tmp_path: Path) -> None:
+    file = tmp_path / "suppressions.yaml"
+    append_entry(file, expectation("Seed"))
+    before = file.read_bytes()
+    broken = Suppression(
+        action=Action.EXPECT, rule="C", matchers={}, reason="r", since=2, until=1, change=0.1
+    )
+
+    with pytest.raises(InputError):
+        append_entries(file, [expectation("A"), broken])
+    assert file.read_bytes() == before
+
+    lines = append_entries(file, [expectation("A"), expectation("B")])
+    loaded = load_suppressions(file)
+    assert [s.rule for s in loaded] == ["Seed", "A", "B"]
+    assert [s.where for s in loaded[1:]] == [f"{file}:{line}" for line in lines]

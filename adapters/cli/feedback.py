@@ -23,6 +23,7 @@ from adapters.ledger import KnownAlert, Ledger
 from adapters.notify.alertmanager import alertmanager_fingerprint
 from adapters.suppressions import (
     DEFAULT_ACK_DAYS,
+    append_entries,
     append_entry,
     format_change,
     format_matchers,
@@ -80,7 +81,7 @@ def ack_command(
         if expiry <= now:
             raise typer.BadParameter("must be in the future", param_hint="--until")
         alerts = _alerts_to_ack(ledger, target, wanted)
-        written = []
+        entries = []
         for alert in alerts:
             change = alert.finding.relative_change
             left = alert.finding.time_to_limit
@@ -96,7 +97,8 @@ def ack_command(
                 change=round(change, 4) if math.isfinite(change) and round(change, 4) else None,
                 time_to_limit=left if alert.kind is Kind.EXHAUSTION else None,
             )
-            written.append((append_entry(file, entry), entry))
+            entries.append(entry)
+        written = zip(append_entries(file, entries), entries, strict=True)  # all or none
     except InputError as exc:
         _fail(exc)
     for line, entry in written:
