@@ -516,15 +516,20 @@ def _absolute(rule: Rule, base: Path) -> Rule:
     return rule.model_copy(update={"path": os.path.normpath(base / path)})
 
 
-def _main(argv: Sequence[str]) -> int:
+def write_schema_main(argv: Sequence[str], *, usage: str, render: Callable[[], str]) -> int:
+    """``python -m <module> --write-schema PATH``: regenerate a committed editor schema."""
     if len(argv) != 2 or argv[0] != "--write-schema":
-        print(
-            "usage: python -m adapters.rulefiles --write-schema rules/schema.json", file=sys.stderr
-        )
+        print(f"usage: {usage}", file=sys.stderr)
         return 2
-    Path(argv[1]).write_text(rule_file_json_schema(), encoding="utf-8")
+    Path(argv[1]).write_text(render(), encoding="utf-8")
     return 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+    raise SystemExit(
+        write_schema_main(
+            sys.argv[1:],
+            usage="python -m adapters.rulefiles --write-schema rules/schema.json",
+            render=rule_file_json_schema,
+        )
+    )

@@ -41,6 +41,7 @@ from adapters.rulefiles import (
     SUPPRESSIONS_FILE_NAMES,
     load_yaml_model,
     top_level_keys,
+    write_schema_main,
 )
 from adapters.timeparse import format_rfc3339, parse_timestamp
 from detector.durations import format_duration, parse_duration
@@ -574,16 +575,11 @@ def suppressions_file_json_schema() -> str:
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _main(argv: Sequence[str]) -> int:
-    if len(argv) != 2 or argv[0] != "--write-schema":
-        print(
-            "usage: python -m adapters.suppressions --write-schema rules/suppressions.schema.json",
-            file=sys.stderr,
-        )
-        return 2
-    Path(argv[1]).write_text(suppressions_file_json_schema(), encoding="utf-8")
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+    raise SystemExit(
+        write_schema_main(
+            sys.argv[1:],
+            usage="python -m adapters.suppressions --write-schema rules/suppressions.schema.json",
+            render=suppressions_file_json_schema,
+        )
+    )

@@ -30,7 +30,7 @@ from pathlib import Path
 from pydantic import BaseModel
 
 from adapters.errors import InputError, Problem
-from adapters.rulefiles import load_yaml_model, top_level_keys, yaml_files
+from adapters.rulefiles import load_yaml_model, top_level_keys, write_schema_main, yaml_files
 from detector.incident import ChangeEvent, Detection, Impact, Incident
 
 __all__ = [
@@ -139,16 +139,11 @@ def incident_json_schema() -> str:
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
-def _main(argv: Sequence[str]) -> int:
-    if len(argv) != 2 or argv[0] != "--write-schema":
-        print(
-            "usage: python -m adapters.backtest.library --write-schema incidents/schema.json",
-            file=sys.stderr,
-        )
-        return 2
-    Path(argv[1]).write_text(incident_json_schema(), encoding="utf-8")
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(_main(sys.argv[1:]))
+    raise SystemExit(
+        write_schema_main(
+            sys.argv[1:],
+            usage="python -m adapters.backtest.library --write-schema incidents/schema.json",
+            render=incident_json_schema,
+        )
+    )
