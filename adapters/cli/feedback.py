@@ -183,7 +183,8 @@ def _alerts_to_ack(ledger: Path, target: str, wanted: dict[str, str]) -> list[Kn
 def _summary(entry: Suppression) -> str:
     series = format_matchers(entry.matchers) or "every series"
     what = entry.kind.value if entry.kind is not None else "level changes"
-    change = f", effect {format_change(entry.change)}" if entry.change is not None else ""
+    noun = "effect" if entry.action is Action.ACK else "change"
+    change = f", {noun} {format_change(entry.change)}" if entry.change is not None else ""
     until = f" until {format_rfc3339(entry.until)}" if entry.until is not None else ""
     verb = "acknowledged" if entry.action is Action.ACK else "expected"
     return f"{verb} {entry.rule} {what} on {series}{change}{until} ({entry.reason})"
