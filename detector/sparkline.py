@@ -18,12 +18,40 @@ from collections.abc import Sequence
 import numpy as np
 import numpy.typing as npt
 
-__all__ = ["BLOCKS", "GAP", "sparkline"]
+__all__ = ["BLOCKS", "GAP", "bucket_means", "sparkline"]
 
 BLOCKS = "▁▂▃▄▅▆▇█"
 GAP = "·"
 _FLAT = BLOCKS[3]
 _RELATIVE_FLATNESS = 1e-9
+
+
+def bucket_means(
+    values: Sequence[float] | npt.NDArray[np.float64],
+    *,
+    timestamps: Sequence[int] | npt.NDArray[np.int64],
+    start: int,
+    end: int,
+    width: int = 28,
+) -> list[float]:
+    """The mean of the finite samples in each of ``width`` equal buckets of
+    ``(start, end]``; ``nan`` for a bucket without one."""
+    if width < 1:
+        raise ValueError(f"width must be at least 1, got {width}")
+    if end <= start:
+        raise ValueError(f"end ({end}) must be after start ({start})")
+    times = np.asarray(timestamps, dtype=np.int64)
+    data = np.asarray(values, dtype=np.float64)
+    if times.shape != data.shape:
+        raise ValueError("timestamps and values must have the same length")
+    inside = (times > start) & (times <= end) & np.isfinite(data)
+    times, data = times[inside], data[inside]
+    # bucket of each sample: (start, end] split into `width` equal parts
+    position = (times - start - 1).astype(np.float64) / float(end - start)
+    buckets = np.minimum((position * width).astype(np.int64), width - 1)
+    sums = np.bincount(buckets, weights=data, minlength=width)
+    counts = np.bincount(buckets, minlength=width)
+    return [float(s / c) if c else math.nan for s, c in zip(sums, counts, strict=True)]
 
 
 def sparkline(
@@ -38,29 +66,15 @@ def sparkline(
     """``width`` characters for the samples with ``start < timestamp <= end``.
 
     Bucket ``i`` covers an equal share of ``(start, end]``; its character is the mean of
-    its finite samples scaled between the window's minimum and maximum. A finite
-    ``reference`` (the level before a drift) widens that range, so a week spent entirely
-    above its old level reads high instead of as noise around its own mean.
+    its finite samples (:func:`bucket_means`) scaled between the window's minimum and
+    maximum. A finite ``reference`` (the level before a drift) widens that range, so a
+    week spent entirely above its old level reads high instead of as noise around its
+    own mean.
     """
-    if width < 1:
-        raise ValueError(f"width must be at least 1, got {width}")
-    if end <= start:
-        raise ValueError(f"end ({end}) must be after start ({start})")
-    times = np.asarray(timestamps, dtype=np.int64)
-    data = np.asarray(values, dtype=np.float64)
-    if times.shape != data.shape:
-        raise ValueError("timestamps and values must have the same length")
-    inside = (times > start) & (times <= end) & np.isfinite(data)
-    times, data = times[inside], data[inside]
-    if data.size == 0:
-        return GAP * width
-    # bucket of each sample: (start, end] split into `width` equal parts
-    position = (times - start - 1).astype(np.float64) / float(end - start)
-    buckets = np.minimum((position * width).astype(np.int64), width - 1)
-    sums = np.bincount(buckets, weights=data, minlength=width)
-    counts = np.bincount(buckets, minlength=width)
-    means = [float(s / c) if c else math.nan for s, c in zip(sums, counts, strict=True)]
+    means = bucket_means(values, timestamps=timestamps, start=start, end=end, width=width)
     finite = [m for m in means if math.isfinite(m)]
+    if not finite:
+        return GAP * width
     if reference is not None and math.isfinite(reference):
         finite.append(reference)
     low, high = min(finite), max(finite)
