@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import structlog
 
 from adapters.errors import InputError, SourceUnavailable
-from adapters.ledger import Ledger
+from adapters.ledger import Ledger, SilenceRecord, SuppressedRecord
 from adapters.sources.base import Source
 from detector.alerts import AlertState
 from detector.evaluate import required_history
@@ -148,20 +148,21 @@ def attach_notices(
     holds: dict[tuple[str, int], list[Hold]] = {}
     for signal in result.signals:
         alert = fingerprint(signal.alert_labels)
+        if not signal.firings:
+            continue
+        # The alert's suppression episodes and silences, read once for all its firings.
+        earliest = min(firing.start for firing in signal.firings) - tolerance
+        episodes = ledger.suppressed_for(alert, start=earliest, end=_LEDGER_END)
+        silences = ledger.silences_for(alert, start=earliest, end=_LEDGER_END)
         for firing in signal.firings:
             end = firing.end if firing.end is not None else result.end
             opened = firing.start - tolerance
             cutoff = result.cutoff(firing)
             key = (alert, firing.start)
             reactions[key] = _reactions(
-                ledger,
-                acks,
-                signal=signal,
-                alert=alert,
-                start=opened,
-                cutoff=cutoff,
+                acks, episodes, silences, signal=signal, start=opened, cutoff=cutoff
             )
-            holds[key] = _holds(ledger, entries, alert=alert, start=opened, end=min(end, cutoff))
+            holds[key] = _holds(episodes, entries, start=opened, end=min(end, cutoff))
             told: list[Notice] = []
             for record in ledger.transitions_for(alert, start=opened, end=end):
                 if record.to is not AlertState.FIRING:
@@ -178,11 +179,11 @@ def attach_notices(
 
 
 def _reactions(
-    ledger: Ledger,
     acks: Sequence[Suppression],
+    episodes: Sequence[SuppressedRecord],
+    silences: Sequence[SilenceRecord],
     *,
     signal: Signal,
-    alert: str,
     start: int,
     cutoff: int,
 ) -> list[Reaction]:
@@ -202,7 +203,9 @@ def _reactions(
                 ReactionKind.ACKNOWLEDGED, ack.by, ack.since, ack.reason, ack.until, ack.where
             )
             found.setdefault((reaction.kind, reaction.by, reaction.at, reaction.reason), reaction)
-    for episode in ledger.suppressed_for(alert, start=start, end=_LEDGER_END):
+    for episode in episodes:
+        if episode.last_seen < start:
+            continue
         if episode.action != Action.ACK.value or not start <= episode.since <= cutoff:
             continue
         reaction = Reaction(
@@ -214,7 +217,7 @@ def _reactions(
             episode.entry,
         )
         found.setdefault((reaction.kind, reaction.by, reaction.at, reaction.reason), reaction)
-    for silence in ledger.silences_for(alert, start=start, end=_LEDGER_END):
+    for silence in silences:
         if silence.starts_at > cutoff or silence.last_seen < start:
             continue
         reaction = Reaction(
@@ -230,7 +233,11 @@ def _reactions(
 
 
 def _holds(
-    ledger: Ledger, entries: Sequence[Suppression], *, alert: str, start: int, end: int
+    episodes: Sequence[SuppressedRecord],
+    entries: Sequence[Suppression],
+    *,
+    start: int,
+    end: int,
 ) -> list[Hold]:
     """Suppression episodes of one alert overlapping ``[start, end]``: the daemon held
     the alert back then. The ledger does not keep an entry's ``change``; it is taken
@@ -238,7 +245,9 @@ def _holds(
     if end < start:
         return []
     found: list[Hold] = []
-    for episode in ledger.suppressed_for(alert, start=start, end=end):
+    for episode in episodes:
+        if episode.first_seen > end or episode.last_seen < start:  # no overlap
+            continue
         entry = next(
             (
                 s
