@@ -19,10 +19,12 @@ from enum import StrEnum
 import numpy as np
 
 from detector.alerts import AlertBook, AlertState, Transition
+from detector.batch import batch_trace
+from detector.decide import findings_at, last_valid_columns, passing, stale_after
 from detector.durations import format_duration
-from detector.evaluate import PreparedSeries
 from detector.explain import describe_series
 from detector.finding import Finding, Kind
+from detector.monitor import RuleMonitor, shortest_history
 from detector.rule import Rule
 from detector.series import IntArray, Series, fingerprint
 
@@ -202,25 +204,6 @@ class ReplayResult:
         return sorted(pairs, key=lambda p: (p[1].start, p[1].onset, p[0].rule))
 
 
-class _SeriesClock:
-    """Answers ``evaluate(rule, series, t)`` for increasing ``t`` on one prepared series."""
-
-    def __init__(self, rule: Rule, series: Series) -> None:
-        self.prepared = PreparedSeries.prepare(rule, series)
-        self.timestamps = series.timestamps
-        self.step = series.step
-        self.candidates = self.prepared.candidate_mask()
-
-    def findings_at(self, now: int) -> list[Finding]:
-        last = int(np.searchsorted(self.timestamps, now, side="right")) - 1
-        if last < 0:
-            return []
-        on_grid = now - int(self.timestamps[last]) < self.step
-        if on_grid and not self.candidates[last]:
-            return []
-        return self.prepared.evaluate_at(now)
-
-
 def data_quality_note(rule: Rule, series: Series, start: int, end: int) -> str | None:
     """Why a series could not have produced a finding, in words, or ``None``.
 
@@ -235,11 +218,11 @@ def data_quality_note(rule: Rule, series: Series, start: int, end: int) -> str |
         return f"{name}: constant at {usable[0]:g}, nothing to detect"
     finite_times = series.timestamps[np.isfinite(series.values)]
     span = int(min(end, finite_times[-1]) - finite_times[0])
-    needed = rule.window // 2
+    needed = shortest_history(rule, series.step)
     if span < needed:
         return (
             f"{name}: only {format_duration(max(span, 0))} of data; the rule needs at least "
-            f"{format_duration(needed)} (half its {format_duration(rule.window)} window)"
+            f"{format_duration(needed)} before its first finding"
         )
     return None
 
@@ -278,15 +261,15 @@ def replay_rule(
     ``offset`` is the group's phase (:func:`group_offset`) so replay evaluates at the
     times the daemon did.
     """
-    clocks = [_SeriesClock(rule, s) for s in series if len(s) > 0]
+    present = [s for s in series if len(s) > 0]
+    times = evaluation_times(start, end, interval, offset)
+    by_time = rule_findings(rule, present, times)
     book = AlertBook(rule)
     signals: dict[str, Signal] = {}
     open_firings: dict[str, _OpenFiring] = {}
-    times = evaluation_times(start, end, interval, offset)
-    for raw_now in times:
+    for index, raw_now in enumerate(times):
         now = int(raw_now)
-        findings = [f for clock in clocks for f in clock.findings_at(now)]
-        for transition in book.update(findings, now):
+        for transition in book.update(by_time.get(index, ()), now):
             _record(transition, group, signals, open_firings)
         for key, alert in book.firing().items():
             current = open_firings[key]
@@ -298,12 +281,81 @@ def replay_rule(
         rule=rule.signal,
         group=group,
         kinds=tuple(rule.detect),
-        series_count=len(clocks),
+        series_count=len(present),
         evaluations=int(times.size),
         notes=tuple(note for s in series if (note := data_quality_note(rule, s, start, end))),
     )
     ordered = sorted(signals.values(), key=lambda s: (s.rule, s.kind, s.series_fingerprint))
     return ordered, outcome
+
+
+SERIES_BATCH = 64
+"""Series replayed together: the monitor is vectorised over them, memory stays bounded."""
+
+
+def rule_findings(
+    rule: Rule, series: Sequence[Series], times: IntArray
+) -> dict[int, list[Finding]]:
+    """Findings of every series at each evaluation time (by index into ``times``).
+
+    Series are fed to one :class:`RuleMonitor` per step, in batches on a common time grid;
+    each evaluation judges each series by its latest sample at or before it, exactly as
+    :func:`detector.evaluate.evaluate` does.
+    """
+    by_time: dict[int, list[Finding]] = {}
+    by_step: dict[int, list[Series]] = {}
+    for one in series:
+        by_step.setdefault(one.step, []).append(one)
+    for step, group in sorted(by_step.items()):
+        monitor = RuleMonitor(rule, step)
+        for first in range(0, len(group), SERIES_BATCH):
+            batch = group[first : first + SERIES_BATCH]
+            _batch_findings(monitor, batch, times, by_time)
+    for found in by_time.values():
+        found.sort(key=lambda f: (f.kind.value, fingerprint(f.labels)))
+    return by_time
+
+
+def _batch_findings(
+    monitor: RuleMonitor,
+    batch: Sequence[Series],
+    times: IntArray,
+    by_time: dict[int, list[Finding]],
+) -> None:
+    step = monitor.step
+    first = min(s.start for s in batch)
+    last = max(s.end for s in batch)
+    grid = np.arange(first, last + step, step, dtype=np.int64)
+    matrix = np.full((len(batch), grid.size), np.nan)
+    for i, one in enumerate(batch):
+        offset = (one.start - first) // step
+        matrix[i, offset : offset + len(one)] = one.values
+    rows = monitor.rows_for([s.fingerprint for s in batch], [s.labels for s in batch])
+    score_from = int(times[0]) - stale_after(monitor) if times.size else None
+    trace = batch_trace(monitor, rows, grid, matrix, score_from=score_from)
+    upto = np.searchsorted(grid, times, side="right") - 1
+    latest = last_valid_columns(trace)
+    for local in range(len(batch)):
+        columns = np.where(upto >= 0, latest[local][np.maximum(upto, 0)], -1)
+        seen = columns >= 0
+        age = times - grid[np.maximum(columns, 0)]
+        fresh = np.flatnonzero(seen & (age <= stale_after(monitor)))
+        if fresh.size == 0:
+            continue
+        rows_local = np.full(fresh.size, local)
+        verdicts = passing(monitor, trace, rows_local, columns[fresh])
+        any_kind = np.zeros(fresh.size, dtype=bool)
+        for ok in verdicts.values():
+            any_kind |= ok
+        for position in np.flatnonzero(any_kind):
+            kinds = [kind for kind, ok in verdicts.items() if ok[position]]
+            index = int(fresh[position])
+            column = int(columns[index])
+            by_time.setdefault(index, []).extend(
+                findings_at(
+                    monitor, trace, local=local, column=column, now=int(times[index]), kinds=kinds
+                )
+            )
 
 
 def _record(

@@ -7,6 +7,7 @@ is the same (``for``, ``keep_firing_for``, ``labels``, ``annotations``, ``interv
 
 from __future__ import annotations
 
+import math
 import re
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -72,6 +73,48 @@ Fraction = Annotated[
                 {"type": "string", "pattern": r"^[0-9]*\.?[0-9]+%?$"},
             ],
             "description": "a fraction (0.1) or a percentage (10%)",
+        }
+    ),
+]
+
+
+def _min_change(value: Any) -> Any:
+    """``10%`` (of the level before the change) or an amount in the series' own units."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        raise ValueError("min_change must be a percentage such as 10% or an amount such as 25")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise ValueError("min_change must not be negative")
+        return repr(float(value))
+    text = str(value).strip()
+    number = text[:-1] if text.endswith("%") else text
+    try:
+        parsed = float(number)
+    except ValueError as exc:
+        raise ValueError(
+            f"invalid min_change {value!r}: use a percentage (10%) or an amount (25)"
+        ) from exc
+    if parsed < 0 or math.isnan(parsed):
+        raise ValueError("min_change must not be negative")
+    return f"{parsed!r}%" if text.endswith("%") else repr(parsed)
+
+
+MinChange = Annotated[
+    str | None,
+    BeforeValidator(_min_change),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "number", "minimum": 0},
+                {"type": "string", "pattern": r"^[0-9]*\.?[0-9]+%?$"},
+                {"type": "null"},
+            ],
+            "description": (
+                "smallest change worth reporting: a percentage of the level (10%) or an "
+                "amount in the series' units (25); default: half the series' own noise"
+            ),
         }
     ),
 ]
@@ -181,7 +224,7 @@ class Rule(BaseModel):
     seasonality: Seasonality = Seasonality.AUTO
     sensitivity: Sensitivity = Sensitivity.MEDIUM
     direction: Watch = Watch.BOTH
-    min_change: Fraction = 0.10
+    min_change: MinChange = None
     counter: Annotated[CounterMode, BeforeValidator(_yaml_bool_as_text)] = CounterMode.AUTO
     limit: float | None = Field(default=None, description="hard limit for exhaustion")
     horizon: PositiveDuration = Field(
@@ -226,6 +269,20 @@ class Rule(BaseModel):
     @property
     def for_seconds(self) -> int:
         return self.for_
+
+    @property
+    def min_change_relative(self) -> float | None:
+        """``min_change`` as a fraction of the level, when given as a percentage."""
+        if self.min_change is None or not self.min_change.endswith("%"):
+            return None
+        return float(self.min_change[:-1]) / 100.0
+
+    @property
+    def min_change_absolute(self) -> float | None:
+        """``min_change`` in the series' units, when given as a plain amount."""
+        if self.min_change is None or self.min_change.endswith("%"):
+            return None
+        return float(self.min_change)
 
 
 class RuleGroup(BaseModel):

@@ -1,12 +1,10 @@
 """level_shift: a persistent step in the mean.
 
-The screen compares the median of the recent span with the baseline median. The confirm
-step locates the most recent change in the window's bucket medians with ruptures
-(``KernelCPD``, linear kernel, i.e. the L2 cost of Killick et al.'s penalised
-segmentation) and tests the difference of segment medians against a noise estimate whose
-sample count is discounted for lag-1 autocorrelation, so smooth, wandering metrics do not
-look more certain than they are. A creep that a straight line explains better than a
-step is left to the ``trend`` detector.
+The level channel's evidence (a window-limited likelihood ratio over onsets, see
+:mod:`detector.evidence`) reaches the threshold, and the change is a step: a straight
+line since the change began does not explain it clearly better than a step does (that
+would be a creep, reported by ``trend``). The onset is the evidence's own change-point
+estimate, to the block.
 
 Example::
 
@@ -21,77 +19,62 @@ Example::
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from detector import explain
 from detector.finding import Finding, Kind
 from detector.kinds.base import (
-    Context,
-    LevelScreen,
+    BoolArray,
+    EvidenceArrays,
+    Moment,
     direction_of,
-    noise_floor,
     relative_change,
-    watched,
+    strong,
 )
-from detector.stats import hinge_fit, segment_z, step_fit_sse
-from detector.window import Window
-
-# Standard error of a median relative to a mean, for normal noise.
-MEDIAN_SE_FACTOR = math.sqrt(math.pi / 2)
-# A line must explain this much less residual than a step before we call it a creep.
-CREEP_SSE_RATIO = 0.8
+from detector.rule import Rule
 
 
-class LevelShiftDetector(LevelScreen):
+def is_creep(evidence: EvidenceArrays) -> BoolArray:
+    """Where the change keeps going after its onset (a creep rather than a step)."""
+    return np.asarray(evidence.creep > 0)
+
+
+class LevelShiftDetector:
     kind = Kind.LEVEL_SHIFT
+    channel = "level"
 
-    def confirm(self, ctx: Context, window: Window, seasonality: str) -> Finding | None:
-        buckets = ctx.buckets("adjusted", seasonality, window.start, window.end)
-        y = buckets.values
-        if y.size < 8:
-            return None
-        floor = noise_floor(float(np.median(y)))
-        onset_index = ctx.recent_change_index(buckets, window, y, floor=floor)
-        before_seg, after_seg = y[:onset_index], y[onset_index:]
-        if before_seg.size < 3 or after_seg.size < 2:
-            return None
-        before, after = float(np.median(before_seg)), float(np.median(after_seg))
-        change = after - before
-        if not watched(ctx.rule, change):
-            return None
-        relative = relative_change(change, before)
-        if abs(relative) < ctx.rule.min_change:
-            return None
-        positions = np.arange(y.size, dtype=np.float64)
-        creep = hinge_fit(positions, y, min_tail=max(3, after_seg.size // 2))
-        if creep is not None and creep.sse < CREEP_SSE_RATIO * step_fit_sse(y, onset_index):
-            return None
-        score = segment_z(
-            before_seg, after_seg, floor=noise_floor(before), se_factor=MEDIAN_SE_FACTOR
-        )
-        if score < ctx.score_threshold:
-            return None
-        onset = int(buckets.starts[onset_index])
-        return ctx.finding(
+    def passes(self, rule: Rule, evidence: EvidenceArrays) -> BoolArray:
+        return np.asarray(strong(rule, evidence) & ~is_creep(evidence))
+
+    def finding(self, moment: Moment) -> Finding:
+        """The finding at a moment where :meth:`passes` holds."""
+        ev = moment.evidence[self.channel]
+        change = ev.after - ev.before
+        relative = relative_change(change, ev.before)
+        onset = moment.onset_time(ev.onset)
+        young, extra = moment.young_note(ev.baseline_blocks)
+        return moment.finding(
             self.kind,
-            window,
-            seasonality,
+            ev.seasonality,
             onset=onset,
             direction=direction_of(change),
-            before=before,
-            after=after,
+            before=ev.before,
+            after=ev.after,
             relative_change=relative,
-            score=round(score, 3),
+            score=round(min(abs(ev.z), 1e6), 3),
+            extra=extra,
             explanation=explain.level_sentence(
-                ctx.labels,
+                moment.labels,
                 verb_up="rose",
                 verb_down="fell",
-                before=before,
-                after=after,
+                before=ev.before,
+                after=ev.after,
                 relative=relative,
                 onset=onset,
-                seasonality=seasonality,
+                seasonality=ev.seasonality,
+                tail=young,
             ),
         )
+
+
+__all__ = ["LevelShiftDetector", "is_creep"]

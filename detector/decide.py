@@ -1,0 +1,108 @@
+"""From evidence to findings: which kinds speak for a series at an evaluation time.
+
+An evaluation at ``now`` judges each series by the evidence of its latest sample at or
+before ``now``; a series whose latest sample is older than :func:`stale_after` says
+nothing (an outage is not a finding, and not a recovery either: the alert book decides).
+The same vectorised test (each kind's ``passes``) serves one evaluation and a whole
+replay, so both decide alike; :class:`~detector.finding.Finding` objects are built only
+where a kind passes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from detector.finding import Finding, Kind
+from detector.kinds import DETECTORS
+from detector.kinds.base import BoolArray, Evidence1, EvidenceArrays, Moment
+from detector.monitor import RuleMonitor, Trace
+from detector.seasonal import NAMES
+from detector.series import IntArray
+
+STALE_STEPS = 3
+
+
+def stale_after(monitor: RuleMonitor) -> int:
+    """Seconds after its last sample during which a series' evidence still speaks."""
+    return max(STALE_STEPS * monitor.step, monitor.grid.block)
+
+
+def last_valid_columns(trace: Trace) -> IntArray:
+    """For each row and column, the latest column at or before it with a sample (-1: none)."""
+    columns = np.where(trace.valid, np.arange(trace.timestamps.size)[None, :], -1)
+    return np.asarray(np.maximum.accumulate(columns, axis=1), dtype=np.int64)
+
+
+def passing(
+    monitor: RuleMonitor, trace: Trace, local: IntArray, columns: IntArray
+) -> dict[Kind, BoolArray]:
+    """For each (row ``local[i]``, column ``columns[i]``) pair, which kinds pass."""
+    out: dict[Kind, BoolArray] = {}
+    for kind in monitor.rule.detect:
+        detector = DETECTORS[kind]
+        evidence = trace.evidence[detector.channel]
+        arrays = EvidenceArrays(
+            z=evidence.z[local, columns],
+            after_blocks=evidence.after_blocks[local, columns],
+            creep=evidence.creep[local, columns],
+            exhaustion={k: v[local, columns] for k, v in trace.exhaustion.items()},
+        )
+        out[kind] = detector.passes(monitor.rule, arrays)
+    return out
+
+
+def moment(monitor: RuleMonitor, trace: Trace, local: int, column: int, now: int) -> Moment:
+    """Everything the kinds need about one row at one column."""
+    evidence: dict[str, Evidence1] = {}
+    for name, ev in trace.evidence.items():
+        evidence[name] = Evidence1(
+            z=float(ev.z[local, column]),
+            onset=int(ev.onset[local, column]),
+            before=float(ev.before[local, column]),
+            after=float(ev.after[local, column]),
+            after_blocks=float(ev.after_blocks[local, column]),
+            baseline_blocks=float(ev.baseline_blocks[local, column]),
+            slope=float(ev.slope[local, column]),
+            creep=bool(ev.creep[local, column]),
+            creep_onset=int(ev.creep_onset[local, column]),
+            line_end=float(ev.line_end[local, column]),
+            seasonality=NAMES[int(trace.seasonality[name][local, column])],
+        )
+    exhaustion: Mapping[str, float] = {
+        k: float(v[local, column]) for k, v in trace.exhaustion.items()
+    }
+    return Moment(
+        rule=monitor.rule,
+        labels=monitor.labels[int(trace.rows[local])],
+        block=monitor.grid.block,
+        step=monitor.step,
+        now=now,
+        evidence=evidence,
+        exhaustion=exhaustion,
+    )
+
+
+def findings_at(
+    monitor: RuleMonitor, trace: Trace, *, local: int, column: int, now: int, kinds: list[Kind]
+) -> list[Finding]:
+    """The findings of ``kinds`` (which passed) for one row at one column."""
+    if not kinds:
+        return []
+    at = moment(monitor, trace, local, column, now)
+    return [DETECTORS[kind].finding(at) for kind in kinds]
+
+
+def decide_at(monitor: RuleMonitor, trace: Trace, local: int, now: int) -> list[Finding]:
+    """Findings for one row of ``trace`` as seen at ``now``."""
+    columns = last_valid_columns(trace)[local]
+    upto = int(np.searchsorted(trace.timestamps, now, side="right")) - 1
+    if upto < 0 or columns[upto] < 0:
+        return []
+    column = int(columns[upto])
+    if now - int(trace.timestamps[column]) > stale_after(monitor):
+        return []
+    verdicts = passing(monitor, trace, np.array([local]), np.array([column]))
+    kinds = [kind for kind, ok in verdicts.items() if bool(ok[0])]
+    return findings_at(monitor, trace, local=local, column=column, now=now, kinds=kinds)
