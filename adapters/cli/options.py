@@ -1,11 +1,58 @@
-"""Parsing of command-line values shared by several commands, with clear errors."""
+"""What several commands share: parsing values with clear errors, the logging options, and
+turning bad input into ``file:line: message`` lines and an exit code."""
 
 from __future__ import annotations
 
+from enum import StrEnum
+from typing import Annotated
+
 import typer
 
+from adapters.cli.exitcodes import ExitCode
+from adapters.errors import InputError
 from adapters.timeparse import parse_timestamp
 from detector.durations import parse_duration
+
+__all__ = [
+    "LogFormat",
+    "LogFormatOption",
+    "LogLevel",
+    "LogLevelOption",
+    "duration_option",
+    "input_failure",
+    "start_logging",
+    "time_option",
+]
+
+
+class LogFormat(StrEnum):
+    """How a command writes its log lines to stderr."""
+
+    CONSOLE = "console"
+    JSON = "json"
+
+
+class LogLevel(StrEnum):
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+LogLevelOption = Annotated[
+    LogLevel, typer.Option(help="Log level of the lines on stderr: debug, info, warning, error.")
+]
+LogFormatOption = Annotated[
+    LogFormat,
+    typer.Option(help="Log lines on stderr: console (plain lines) or json (one object each)."),
+]
+
+
+def start_logging(level: LogLevel, log_format: LogFormat) -> None:
+    """Configure the command's log lines (structlog is imported here, when needed)."""
+    from adapters.logging import configure_cli_logging  # noqa: PLC0415
+
+    configure_cli_logging(level.value, json=log_format is LogFormat.JSON)
 
 
 def duration_option(value: str | None, name: str) -> int | None:
@@ -24,3 +71,10 @@ def time_option(value: str | None, name: str) -> int | None:
         return parse_timestamp(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=name) from exc
+
+
+def input_failure(error: InputError, code: ExitCode = ExitCode.USAGE) -> typer.Exit:
+    """Print every problem as ``file:line: message`` on stderr; the exit to raise."""
+    for problem in error.problems:
+        typer.echo(str(problem), err=True)
+    return typer.Exit(int(code))
