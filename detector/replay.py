@@ -20,10 +20,10 @@ import numpy as np
 
 from detector.alerts import AlertBook, AlertState, Transition
 from detector.durations import format_duration
-from detector.evaluate import PreparedSeries
+from detector.evaluate import PreparedSeries, required_history
 from detector.explain import describe_series
 from detector.finding import Finding, Kind
-from detector.rule import Rule
+from detector.rule import Rule, Seasonality
 from detector.series import IntArray, Series, fingerprint
 
 
@@ -225,21 +225,34 @@ def data_quality_note(rule: Rule, series: Series, start: int, end: int) -> str |
     """Why a series could not have produced a finding, in words, or ``None``.
 
     Silence means little when the data could not speak: an all-NaN series, a constant
-    one, or one shorter than the baseline the rule's window needs.
+    one, one whose window never held enough data for a verdict, or one with less history
+    than its seasonality needs. The history an evaluation needs is the engine's one
+    figure, :func:`~detector.evaluate.required_history` (the window plus the seasonal
+    context before it), so a faster-learning engine changes it in one place.
     """
     name = describe_series(series.labels)
-    usable = series.values[np.isfinite(series.values)]
+    finite = np.isfinite(series.values)
+    usable = series.values[finite]
     if usable.size == 0:
         return f"{name}: no usable samples (all missing or NaN)"
     if np.all(usable == usable[0]):
         return f"{name}: constant at {usable[0]:g}, nothing to detect"
-    finite_times = series.timestamps[np.isfinite(series.values)]
-    span = int(min(end, finite_times[-1]) - finite_times[0])
+    finite_times = series.timestamps[finite]
+    span = max(int(min(end, finite_times[-1]) - finite_times[0]), 0)
     needed = rule.window // 2
     if span < needed:
         return (
-            f"{name}: only {format_duration(max(span, 0))} of data; the rule needs at least "
-            f"{format_duration(needed)} (half its {format_duration(rule.window)} window)"
+            f"{name}: its {format_duration(rule.window)} window never filled: only "
+            f"{format_duration(span)} of data, and a verdict needs at least "
+            f"{format_duration(needed)} (half the window)"
+        )
+    history = required_history(rule, series.step)
+    seasonal = rule.seasonality in (Seasonality.DAILY, Seasonality.WEEKLY)
+    if seasonal and span < history and history > rule.window + series.step:
+        return (
+            f"{name}: not enough history for its {rule.seasonality.value} seasonality: "
+            f"{format_duration(span)} of data, and an evaluation reads "
+            f"{format_duration(history)} (the window and the seasonal profile before it)"
         )
     return None
 
