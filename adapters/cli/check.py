@@ -47,6 +47,7 @@ from adapters.cli.options import (
     LogFormatOption,
     LogLevel,
     LogLevelOption,
+    count_noun,
     start_logging,
 )
 from adapters.errors import InputError, Problem
@@ -143,7 +144,7 @@ def check_command(
     warnings: list[Problem] = []
     for path, entries in checked:
         warnings += review_suppressions(path, entries, rules, now=int(time.time()))
-        typer.echo(f"{path}: {_count(len(entries), 'suppression')} OK")
+        typer.echo(f"{path}: {count_noun(len(entries), 'suppression')} OK")
     for warning in warnings:
         typer.echo(
             str(Problem(warning.source, f"warning: {warning.message}", warning.line)), err=True
@@ -223,8 +224,4 @@ def _in_file_order(problems: list[Problem], files: Sequence[Path]) -> list[Probl
 def _summary(rule_file: RuleFile) -> str:
     groups = len(rule_file.groups)
     rules = sum(len(group.rules) for group in rule_file.groups)
-    return f"{_count(rules, 'rule')} in {_count(groups, 'group')}"
-
-
-def _count(n: int, noun: str, plural: str | None = None) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
+    return f"{count_noun(rules, 'rule')} in {count_noun(groups, 'group')}"

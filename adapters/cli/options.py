@@ -18,6 +18,7 @@ __all__ = [
     "LogFormatOption",
     "LogLevel",
     "LogLevelOption",
+    "count_noun",
     "duration_option",
     "input_failure",
     "start_logging",
@@ -71,6 +72,11 @@ def time_option(value: str | None, name: str) -> int | None:
         return parse_timestamp(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=name) from exc
+
+
+def count_noun(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 rule``, ``2 rules``, ``3 series``."""
+    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
 
 
 def input_failure(error: InputError, code: ExitCode = ExitCode.USAGE) -> typer.Exit:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from adapters.cli.options import count_noun
 from adapters.errors import InputError, SourceUnavailable
 from adapters.sources.base import Source
 from adapters.sources.http import rule_step
@@ -138,7 +139,3 @@ def _longest_history(series: Sequence[Series], until: int | None) -> int:
             last = int(times[-1]) if until is None else until
             spans.append(last - int(times[0]) + one.step)
     return max(spans, default=0)
-
-
-def count_noun(n: int, noun: str, plural: str | None = None) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
