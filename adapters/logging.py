@@ -1,25 +1,62 @@
-"""structlog set-up: human-readable lines on a terminal, JSON lines elsewhere."""
+"""structlog set-up: JSON lines for the daemon's log shippers, plain lines for a person.
+
+The daemon logs for machines (journald, Loki): JSON, or structlog's console renderer
+when asked. The other commands log for the person who typed them: a source that could
+not be read is a line such as ``warning: rule skipped: rule=X error="..."``, not a JSON
+object, unless ``--log-format json`` asks for JSON (a CI job that parses its logs).
+"""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
+
+__all__ = ["configure_cli_logging", "configure_logging", "human_line"]
 
 
 def configure_logging(level: str = "warning", json: bool | None = None) -> None:
     """Send structured logs to stderr; stdout stays free for reports and JSON output."""
     as_json = (not sys.stderr.isatty()) if json is None else json
     renderer: structlog.typing.Processor = (
-        structlog.processors.JSONRenderer() if as_json else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
     )
+    _configure(level, [structlog.processors.TimeStamper(fmt="iso", utc=True), renderer])
+
+
+def configure_cli_logging(level: str = "warning", *, json: bool = False) -> None:
+    """Logging for a command a person runs: :func:`human_line` per event, JSON if asked."""
+    if json:
+        configure_logging(level, json=True)
+        return
+    _configure(level, [human_line])
+
+
+def human_line(logger: Any, method: str, event: MutableMapping[str, Any]) -> str:
+    """``warning: rule skipped: rule=X error="cannot connect"``: level, event, then the
+    context in a stable order, quoting values with spaces."""
+    level = str(event.pop("level", method))
+    message = str(event.pop("event", ""))
+    context = " ".join(f"{key}={_value(value)}" for key, value in sorted(event.items()))
+    return f"{level}: {message}" + (f": {context}" if context else "")
+
+
+def _value(value: object) -> str:
+    text = str(value)
+    return f'"{text}"' if not text or any(c.isspace() for c in text) else text
+
+
+def _configure(level: str, tail: list[structlog.typing.Processor]) -> None:
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            renderer,
+            *tail,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
@@ -30,5 +67,6 @@ def configure_logging(level: str = "warning", json: bool | None = None) -> None:
 
 
 def _stderr_logger(*args: object) -> structlog.PrintLogger:
-    """A logger on the *current* ``sys.stderr`` (it may be swapped, e.g. under a test runner)."""
+    """A logger on the *current* ``sys.stderr`` (it may be swapped, e.g. under a test runner
+    or while a progress bar draws on it)."""
     return structlog.PrintLogger(file=sys.stderr)

@@ -7,7 +7,7 @@ is reported with its error and the others go on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -66,8 +66,13 @@ def replay_rules(
     start: int,
     end: int,
     incident: int,
+    on_rule_done: Callable[[ScheduledRule, RuleOutcome], None] | None = None,
 ) -> ReplayResult:
-    """Replay every rule over ``(start, end]`` and collect one :class:`ReplayResult`."""
+    """Replay every rule over ``(start, end]`` and collect one :class:`ReplayResult`.
+
+    ``on_rule_done`` is called after each rule with its outcome (a command draws its
+    progress bar with it); it must not raise.
+    """
     signals: list[Signal] = []
     outcomes: list[RuleOutcome] = []
     series_by_fingerprint: dict[str, Series] = {}
@@ -76,16 +81,17 @@ def replay_rules(
             series = fetch_history(entry, sources, start, end)
         except (SourceUnavailable, InputError) as exc:
             log.warning("rule skipped", rule=entry.rule.signal, error=str(exc))
-            outcomes.append(
-                RuleOutcome(
-                    rule=entry.rule.signal,
-                    group=entry.group,
-                    kinds=tuple(entry.rule.detect),
-                    series_count=0,
-                    evaluations=0,
-                    error=str(exc),
-                )
+            failed = RuleOutcome(
+                rule=entry.rule.signal,
+                group=entry.group,
+                kinds=tuple(entry.rule.detect),
+                series_count=0,
+                evaluations=0,
+                error=str(exc),
             )
+            outcomes.append(failed)
+            if on_rule_done is not None:
+                on_rule_done(entry, failed)
             continue
         rule_signals, outcome = replay_rule(
             entry.rule,
@@ -107,6 +113,8 @@ def replay_rules(
         outcomes.append(outcome)
         for one in series:
             series_by_fingerprint[one.fingerprint] = one
+        if on_rule_done is not None:
+            on_rule_done(entry, outcome)
     return ReplayResult(
         start=start,
         end=end,
@@ -115,6 +123,15 @@ def replay_rules(
         outcomes=outcomes,
         series=series_by_fingerprint,
     )
+
+
+def read_nothing(outcomes: Sequence[RuleOutcome]) -> bool:
+    """Whether no rule read any data: each one's source failed or returned no series.
+
+    A report of silence over no data would read like "nothing was wrong"; the commands
+    exit 3 (``UNAVAILABLE``) instead.
+    """
+    return bool(outcomes) and all(o.error is not None or o.series_count == 0 for o in outcomes)
 
 
 def attach_notices(

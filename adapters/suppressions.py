@@ -352,13 +352,14 @@ def review_suppressions(
     Stale means the rule is gone (when ``rules`` is known), an ack names a kind the rule
     no longer detects, or an expected change started longer ago than every window of
     its rule, so no evaluation sees the step any more and the entry changes nothing.
+    Acks that overlap an earlier one (:func:`overlapping_acks`) are listed too.
     These are warnings: the daemon ignores such entries safely, but a reviewer should
     remove them so the file keeps saying what is really accepted.
     """
     by_name: dict[str, list[Rule]] = {}
     for rule in rules or ():
         by_name.setdefault(rule.signal, []).append(rule)
-    problems = []
+    problems = overlapping_acks(path, entries, now=now)
     for line, entry in entries:
         item = entry.suppression(f"{path}:{line}")
         if item.expired(now):
@@ -393,7 +394,48 @@ def review_suppressions(
                 " it is the baseline now and the entry changes nothing; remove it"
             )
             problems.append(Problem(str(path), message, line))
+    return sorted(problems, key=lambda problem: problem.line or 0)
+
+
+def overlapping_acks(
+    path: Path, entries: Sequence[tuple[int, SuppressionEntry]], *, now: int
+) -> list[Problem]:
+    """Acks that cover a series an earlier ack in the file already covers, at the same
+    time: same rule and kind, matchers that some series can satisfy both (no label
+    with two different values), and validity periods that meet. Only the first entry
+    in file order ever applies (:func:`~detector.suppressions.split_suppressed`), so
+    the later one is dead weight that reads as if it did something. Expired acks are
+    left to the expiry warning."""
+    acks = [
+        (line, item)
+        for line, entry in entries
+        if (item := entry.suppression(f"{path}:{line}")).action is Action.ACK
+        and not item.expired(now)
+    ]
+    problems = []
+    for index, (line, later) in enumerate(acks):
+        for first_line, earlier in acks[:index]:
+            if _same_series_at_once(earlier, later):
+                series = format_matchers(later.matchers) or "every series"
+                message = (
+                    f"ack of {later.rule} {later.kind.value if later.kind else ''} on "
+                    f"{series} overlaps the ack at line {first_line} (same series, same "
+                    "time); only the first applies: remove one or narrow its matchers"
+                )
+                problems.append(Problem(str(path), " ".join(message.split()), line))
+                break
     return problems
+
+
+def _same_series_at_once(first: Suppression, second: Suppression) -> bool:
+    if (first.rule, first.kind) != (second.rule, second.kind):
+        return False
+    shared = first.matchers.keys() & second.matchers.keys()
+    if any(first.matchers[k] != second.matchers[k] for k in shared):
+        return False
+    first_end = first.until if first.until is not None else 2**62
+    second_end = second.until if second.until is not None else 2**62
+    return first.since < second_end and second.since < first_end
 
 
 # --- writing --------------------------------------------------------------------------

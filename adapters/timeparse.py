@@ -20,12 +20,14 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, TypeAlias
 
-import numpy as np
-import numpy.typing as npt
-import pandas as pd
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+    import pandas as pd
 
-IntArray = npt.NDArray[np.int64]
+IntArray: TypeAlias = "npt.NDArray[np.int64]"
 
 ACCEPTED_FORMS = (
     "RFC 3339 (2026-11-20T10:00:00Z, 2026-11-20T10:00:00.123+01:00), "
@@ -99,6 +101,9 @@ def parse_timestamp(text: str, fmt: str | None = None) -> int:
 
 def _vectorised(texts: pd.Series, fmt: str | None) -> IntArray | None:
     """The fast path; ``None`` when any value needs the per-item parser to explain it."""
+    import numpy as np  # noqa: PLC0415 - only for whole columns, not for one --at
+    import pandas as pd  # noqa: PLC0415
+
     try:
         if fmt is not None:
             parsed = pd.to_datetime(texts, format=fmt, utc=True)
@@ -130,8 +135,12 @@ def parse_timestamps(
     raises :class:`TimestampError` listing up to ``max_errors`` bad values with their
     0-based index, so callers can point at file lines.
     """
+    import numpy as np  # noqa: PLC0415 - only for whole columns, not for one --at
+    import pandas as pd  # noqa: PLC0415
+
     if len(values) == 0:
         return np.empty(0, dtype=np.int64)
+
     texts = pd.Series(list(values), dtype=object).astype(str).str.strip()
     fast = _vectorised(texts, fmt)
     if fast is not None:

@@ -42,7 +42,7 @@ from detector.noise import SCALES
 from detector.projection import project
 from detector.robust import nanmean
 from detector.rule import CounterMode, Rule, Seasonality, Watch
-from detector.seasonal import CODES, NONE, PERIOD_SECONDS, SeasonalRings, ring_take
+from detector.seasonal import CODES, MIN_LAGS, NONE, PERIOD_SECONDS, SeasonalRings, ring_take
 from detector.sensitivity import threshold
 from detector.series import FloatArray, IntArray
 
@@ -159,6 +159,14 @@ def shortest_history(rule: Rule, step: int) -> int:
     block of persistence (seasonal series also need their profile, docs/detectors.md)."""
     grid = grid_for(rule, step)
     return int((MIN_BASELINE_BLOCKS + math.ceil(MIN_PERSISTENCE)) * grid.block)
+
+
+def seasonal_history(rule: Rule, step: int) -> int:
+    """Seconds of data before a fixed ``daily`` or ``weekly`` seasonality has a profile
+    (:data:`~detector.seasonal.MIN_LAGS` earlier periods and half of one) and the rule
+    can judge its series; ``auto`` judges without a profile meanwhile."""
+    longest = max(allowed_periods(rule, grid_for(rule, step)).values(), default=0)
+    return int((MIN_LAGS * longest + longest // 2) * grid_for(rule, step).block)
 
 
 @dataclass

@@ -24,8 +24,9 @@ from detector.decide import findings_at, last_valid_columns, passing, stale_afte
 from detector.durations import format_duration
 from detector.explain import describe_series
 from detector.finding import Finding, Kind
-from detector.monitor import RuleMonitor, shortest_history
-from detector.rule import Rule
+from detector.monitor import RuleMonitor, seasonal_history, shortest_history
+from detector.rule import Rule, Seasonality
+from detector.seasonal import MIN_LAGS
 from detector.series import IntArray, Series, fingerprint
 
 
@@ -208,21 +209,32 @@ def data_quality_note(rule: Rule, series: Series, start: int, end: int) -> str |
     """Why a series could not have produced a finding, in words, or ``None``.
 
     Silence means little when the data could not speak: an all-NaN series, a constant
-    one, or one shorter than the baseline the rule's window needs.
+    one, one shorter than the engine's first verdict needs
+    (:func:`~detector.monitor.shortest_history`), or one with less history than its fixed
+    seasonality's profile needs (:func:`~detector.monitor.seasonal_history`).
     """
     name = describe_series(series.labels)
-    usable = series.values[np.isfinite(series.values)]
+    finite = np.isfinite(series.values)
+    usable = series.values[finite]
     if usable.size == 0:
         return f"{name}: no usable samples (all missing or NaN)"
     if np.all(usable == usable[0]):
         return f"{name}: constant at {usable[0]:g}, nothing to detect"
-    finite_times = series.timestamps[np.isfinite(series.values)]
-    span = int(min(end, finite_times[-1]) - finite_times[0])
+    finite_times = series.timestamps[finite]
+    span = max(int(min(end, finite_times[-1]) - finite_times[0]), 0)
     needed = shortest_history(rule, series.step)
     if span < needed:
         return (
-            f"{name}: only {format_duration(max(span, 0))} of data; the rule needs at least "
-            f"{format_duration(needed)} before its first finding"
+            f"{name}: only {format_duration(span)} of data, and a first verdict needs at "
+            f"least {format_duration(needed)} (a short baseline, then the change lasting)"
+        )
+    seasonal = rule.seasonality in (Seasonality.DAILY, Seasonality.WEEKLY)
+    profile = seasonal_history(rule, series.step)
+    if seasonal and span < profile:
+        return (
+            f"{name}: not enough history for its {rule.seasonality.value} seasonality: "
+            f"{format_duration(span)} of data, and the seasonal profile needs "
+            f"{format_duration(profile)} ({MIN_LAGS} earlier periods)"
         )
     return None
 

@@ -117,12 +117,12 @@ def test_bad_input_never_prints_a_traceback(tmp_path: Path, content: str | bytes
     assert result.stderr.startswith(f"{path}:")
 
 
-def test_missing_file_is_reported_without_traceback(tmp_path: Path) -> None:
+def test_missing_file_is_a_usage_error_reported_without_traceback(tmp_path: Path) -> None:
     missing = tmp_path / "missing.yaml"
 
     result = run_check(missing)
 
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert result.stderr == f"{missing}: no such file\n"
 
 

@@ -7,12 +7,16 @@ window" has data; file rules read their whole file.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
 
 from adapters.cli import app
+from adapters.cli.probe import needed_history
+from adapters.rulefiles import load_rule_file
+from detector.durations import format_duration
 from tests.servers import (
     RealServer,
     free_port,
@@ -25,6 +29,7 @@ SERVER_RULE = """\
         query: '{query}'
         step: 1m
         window: 1h
+        seasonality: {seasonality}
 """
 FILE_RULE = """\
       - signal: Exported
@@ -40,8 +45,12 @@ def rule_file(tmp_path: Path, *rules: str) -> Path:
     return path
 
 
-def server_rule(query: str = 'probe_heartbeat{job="api"}', signal: str = "Heartbeat") -> str:
-    return SERVER_RULE.format(signal=signal, query=query)
+def server_rule(
+    query: str = 'probe_heartbeat{job="api"}',
+    signal: str = "Heartbeat",
+    seasonality: str = "none",
+) -> str:
+    return SERVER_RULE.format(signal=signal, query=query, seasonality=seasonality)
 
 
 def check(*args: str | Path) -> Result:
@@ -64,10 +73,10 @@ def test_probe_reports_source_series_count_and_step_per_rule(
     result = check("--probe", rules)
 
     assert result.exit_code == 0, result.output
-    assert result.stdout.splitlines()[1:] == [
-        f"{rules}: probe Heartbeat: source prometheus: 1 series at step 1m",
-        f"{rules}: probe Exported: source file: 1 series at step 5m",
-    ]
+    heartbeat, exported = result.stdout.splitlines()[1:]
+    assert heartbeat == f"{rules}: probe Heartbeat: source prometheus: 1 series at step 1m"
+    # (a 15-minute export is shorter than a 7d window: the history warning is tested below)
+    assert exported.startswith(f"{rules}: probe Exported: source file: 1 series at step 5m")
 
 
 def test_probe_of_an_unreachable_server_fails_naming_the_rule(
@@ -145,3 +154,31 @@ def test_invalid_files_are_reported_and_not_probed(tmp_path: Path) -> None:
 
     assert result.exit_code == 1
     assert ": probe " not in result.output
+
+
+def test_probe_warns_when_a_rule_has_less_history_than_an_evaluation_reads(
+    at_prometheus: RealServer, tmp_path: Path
+) -> None:
+    rules = rule_file(tmp_path, server_rule(seasonality="daily"))
+    rule = load_rule_file(rules).groups[0].rules[0]
+
+    result = check("--probe", rules)
+
+    assert result.exit_code == 0, result.output  # a warning: the rule is not broken
+    (line,) = [line for line in result.stdout.splitlines() if ": probe " in line]
+    needed = format_duration(needed_history(rule, 60))
+    # The heartbeat began two hours before the test session: "only 2h5m", or a little more.
+    assert re.search(
+        rf"1 series at step 1m \(warning: only \d+h\d*m? of history; an evaluation reads "
+        rf"{needed} \(the 1h window and the context of its daily seasonality\), so the "
+        r"rule cannot judge fully until it has that much\)$",
+        line,
+    ), line
+
+
+def test_probe_of_a_rule_with_enough_history_gives_no_warning(
+    at_prometheus: RealServer, tmp_path: Path
+) -> None:
+    result = check("--probe", rule_file(tmp_path, server_rule()))
+
+    assert "warning" not in result.output

@@ -120,7 +120,7 @@ def test_bad_rule_file_is_rejected_with_its_location(
 
     code, output = run("replay", str(rules), "--at", "2026-01-01T00:00:00Z")
 
-    assert code == 1
+    assert code == 2
     assert expected in output
     assert "Traceback" not in output
 
@@ -141,7 +141,7 @@ def test_unknown_detector_message_names_the_choices(tmp_path: Path) -> None:
 def test_missing_series_file_is_named(tmp_path: Path) -> None:
     code, output = run("replay", str(tmp_path / "nope.csv"))
 
-    assert code == 1
+    assert code == 2
     assert "nope.csv" in output
     assert "Traceback" not in output
 
@@ -152,7 +152,7 @@ def test_unparsable_timestamp_names_file_and_line(tmp_path: Path) -> None:
 
     code, output = run("replay", str(csv))
 
-    assert code == 1
+    assert code == 2
     assert "bad.csv:3:" in output
     assert "yesterday" in output
 
@@ -163,7 +163,7 @@ def test_non_monotonic_timestamps_name_file_and_line(tmp_path: Path) -> None:
 
     code, output = run("replay", str(csv))
 
-    assert code == 1
+    assert code == 2
     assert "order.csv:4:" in output
 
 
@@ -173,7 +173,7 @@ def test_empty_series_file_says_there_are_no_samples(tmp_path: Path) -> None:
 
     code, output = run("replay", str(csv))
 
-    assert code == 1
+    assert code == 2
     assert "empty.csv" in output and "no samples" in output
 
 

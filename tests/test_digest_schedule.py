@@ -116,7 +116,7 @@ def test_the_daemon_refuses_a_bad_schedule_with_exit_code_2(tmp_path: Path) -> N
     config.write_text("digest:\n  schedule: '0 9 * * FUNDAY'\n")
     result = CliRunner().invoke(app, ["run", "--config", str(config)])
     assert result.exit_code == 2
-    assert "settings: digest.schedule: " in result.output
+    assert f"{config}:2: digest.schedule: " in result.output
 
 
 def test_a_schedule_needs_somewhere_to_post() -> None:

@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 from types import FrameType, ModuleType
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -137,6 +138,15 @@ def test_playground_shows_a_gray_signal_alert_in_alertmanager(tmp_path: Path) ->
         assert alert["labels"]["team"] == "playground"
         assert "demo_checkout_latency_p99_seconds" in alert["annotations"]["explanation"]
         assert "graysignal replay" in alert["annotations"]["replay"]
+        assert f"GRAYSIGNAL_PROMETHEUS_URL={prometheus}" in alert["annotations"]["replay"]
+        # The alert's link opens the graph of the rule's query on this Prometheus.
+        link = urlsplit(alert["generatorURL"])
+        assert f"{link.scheme}://{link.netloc}{link.path}" == f"{prometheus}/graph"
+        (expr,) = parse_qs(link.query)["g0.expr"]
+        assert expr == 'demo_checkout_latency_p99_seconds{job="demo"}'
+        page = httpx.get(alert["generatorURL"], timeout=10, follow_redirects=True)
+        assert page.status_code == 200, page.text
+        assert query(prometheus, expr)["data"]["result"], "the graph shows the series"
 
         status = subprocess.run(
             [*command, "status"], capture_output=True, text=True, timeout=30, env=env, check=False

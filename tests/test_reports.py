@@ -481,3 +481,101 @@ def test_terminal_narrow_console_folds_columns_but_keeps_names_whole(
     assert "ErrorVolume (volume)" in text
     assert "3d 4h before" in text
     assert "| Series " not in text and " Kind " not in text
+
+
+def at_the_incident() -> ReplayResult:
+    """Two rules; one fired exactly at the incident, none before it."""
+    found = finding(
+        rule="CheckoutLatencyCreep",
+        labels=LATENCY_LABELS,
+        kind=Kind.LEVEL_SHIFT,
+        onset=INCIDENT - 6 * HOUR,
+        detected_at=INCIDENT,
+        explanation='latency_p99{service="checkout"} rose 18% (210 -> 248).',
+    )
+    signal = Signal(
+        rule="CheckoutLatencyCreep",
+        group="checkout",
+        labels=LATENCY_LABELS,
+        alert_labels={"alertname": "CheckoutLatencyCreep", "service": "checkout"},
+        kind=Kind.LEVEL_SHIFT,
+        series_fingerprint="latency",
+        firings=[firing(INCIDENT, None, INCIDENT - 6 * HOUR, found, 7.0)],
+    )
+    outcomes = [
+        RuleOutcome("CheckoutLatencyCreep", "checkout", (Kind.LEVEL_SHIFT,), 1, 170),
+        RuleOutcome("ErrorVolume", "checkout", (Kind.VOLUME,), 1, 170),
+    ]
+    return ReplayResult(START, END, INCIDENT, [signal], outcomes)
+
+
+def test_terminal_sentence_says_at_the_incident_when_the_table_does() -> None:
+    text = " ".join(terminal_text(at_the_incident()).split())
+
+    assert "None of 2 rules fired before the incident. 1 fired at the incident." in text
+    assert "14h" not in text and "only after" not in text
+    assert text.count("at the incident") == 2  # the sentence and the row
+
+
+def test_markdown_summary_says_at_the_incident_when_the_table_does() -> None:
+    text = render_markdown(at_the_incident())
+
+    assert "None of the 2 rules fired before the incident; 1 fired at the incident." in text
+    assert "only after" not in text
+
+
+LONG_LABELS = {
+    "__name__": "http_request_duration_seconds_p99",
+    "instance": "checkout-7d9f8b6c5-abcde.prod.eu-west-1.internal:9090",
+    "job": "checkout",
+}
+
+
+def with_long_labels() -> ReplayResult:
+    long = make_result()
+    latency = next(s for s in long.signals if s.rule == "CheckoutLatencyCreep")
+    latency.labels = LONG_LABELS
+    name = 'http_request_duration_seconds_p99{instance="checkout-7d9f8b6c5-abcde.prod.eu-west-1.internal:9090", job="checkout"}'  # noqa: E501
+    first = latency.firings[0]
+    latency.firings[0] = Firing(
+        start=first.start,
+        end=first.end,
+        pending_since=first.pending_since,
+        first=finding(
+            rule=latency.rule,
+            labels=LONG_LABELS,
+            kind=Kind.LEVEL_SHIFT,
+            onset=first.onset,
+            detected_at=first.start,
+            explanation=f"{name} rose 18% (210 ms -> 248 ms) since Tue 03:10 UTC, still "
+            "rising 2.1%/day; daily seasonality removed.",
+        ),
+        latest=first.latest,
+        peak_score=first.peak_score,
+    )
+    return long
+
+
+def test_terminal_at_80_columns_prints_each_series_once() -> None:
+    text = " ".join(terminal_text(with_long_labels(), width=80).split())
+
+    assert text.count('instance="checkout-7d9f8b6c5-abcde.prod.eu-west-1.internal:9090"') == 1
+    assert text.count('job="checkout"}') == 1
+    assert "rose 18% (210 ms -> 248 ms) since Tue 03:10 UTC" in text
+
+
+def words(text: str) -> set[str]:
+    """Words, and a label set's ``metric{`` apart from its labels (a place to break)."""
+    return {w for w in re.split(r"\s+|(?<=\{)", text) if w}
+
+
+@pytest.mark.parametrize("width", [80, 100, 120])
+def test_terminal_breaks_lines_between_words_only(width: int) -> None:
+    """Every word of a narrow rendering is a whole word of the unwrapped one."""
+    result = with_long_labels()
+    whole = words(terminal_text(result, width=10_000)) | {"·", "(level_shift)", "(volume)"}
+
+    narrow = terminal_text(result, width=width)
+
+    assert max(len(line) for line in narrow.splitlines()) <= width
+    assert words(narrow) <= whole, words(narrow) - whole

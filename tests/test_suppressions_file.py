@@ -130,7 +130,7 @@ def test_ack_of_an_alert_the_ledger_does_not_know_says_so(tmp_path: Path) -> Non
         "--file", str(tmp_path / "suppressions.yaml"),
     )  # fmt: skip
 
-    assert code == 1
+    assert code == 2
     assert "no alert 'NoSuchAlert'" in err
     assert not (tmp_path / "suppressions.yaml").exists()
 

@@ -12,3 +12,7 @@
 The schema of an incident and the service matchers are pure and live in
 :mod:`detector.incident`.
 """
+
+DEFAULT_QUIET_WEEKS = 4
+"""Quiet weeks replayed for the false-alarm rate; here, not in the engine, so that
+``graysignal backtest --help`` can show it without importing the engine."""

@@ -40,10 +40,12 @@ from pathlib import Path
 import numpy as np
 import structlog
 
+from adapters.backtest import DEFAULT_QUIET_WEEKS
 from adapters.backtest.story import Story
 from adapters.ledger import Ledger
 from adapters.replaying import ScheduledRule, attach_notices, replay_rules
 from adapters.sources.base import Source
+from adapters.timeparse import format_rfc3339
 from detector.incident import Incident, IncidentCategory
 from detector.replay import Firing, ReplayResult, RuleOutcome, Signal
 from detector.rule import Rule
@@ -80,7 +82,6 @@ DAY = 86400
 WEEK = 7 * DAY
 DEFAULT_LOOKBACK = 14 * DAY
 DEFAULT_AFTER = 6 * 3600
-DEFAULT_QUIET_WEEKS = 4
 QUIET_MARGIN = 13 * WEEK
 """Quiet weeks are drawn from a quarter before the library's first window to a quarter
 after its last: near enough for the same systems to be monitored the same way."""
@@ -318,8 +319,11 @@ def measure_quiet_weeks(
     plan: Sequence[ScheduledRule],
     sources: Mapping[str, Source],
     settings: BacktestSettings,
+    *,
+    on_replayed: Callable[[str], None] | None = None,
 ) -> QuietPeriods:
-    """Replay every rule over up to ``settings.quiet_weeks`` quiet weeks with data."""
+    """Replay every rule over up to ``settings.quiet_weeks`` quiet weeks with data
+    (``on_replayed`` as in :func:`run_backtest`, after each week that counts)."""
     candidates = quiet_week_candidates(incidents, settings)
     weeks: list[QuietWeek] = []
     for start in candidates:
@@ -342,6 +346,8 @@ def measure_quiet_weeks(
                 by_rule=tuple(sorted(by_rule.items())),
             )
         )
+        if on_replayed is not None:
+            on_replayed(f"quiet week of {format_rfc3339(start)[:10]}")
     return QuietPeriods(
         requested=settings.quiet_weeks, weeks=tuple(weeks), candidates=len(candidates)
     )
@@ -444,12 +450,15 @@ def run_backtest(
     ledger: Ledger | None = None,
     story: StoryBuilder | None = None,
     suppressions: Sequence[Suppression] = (),
+    on_replayed: Callable[[str], None] | None = None,
 ) -> Backtest:
     """Backtest every incident, then measure the quiet weeks.
 
     ``ledger``: say for each firing whether the daemon delivered it at the time, and
     how people reacted (with the acks of ``suppressions``, the reviewed file).
     ``story``: builds each incident's story (see :mod:`adapters.backtest.story`).
+    ``on_replayed`` is called after each replay (an incident, a quiet week) with what
+    was replayed, e.g. ``incident 2014-02-plant`` (a command's progress bar).
     """
     results: list[IncidentResult] = []
     tolerance = max((e.interval for e in plan), default=60)
@@ -472,8 +481,12 @@ def run_backtest(
             outcome.story = story(incident, replayed)
         log.info("incident backtested", incident=incident.id, verdict=outcome.verdict.value)
         results.append(outcome)
+        if on_replayed is not None:
+            on_replayed(f"incident {incident.id}")
     quiet = (
-        measure_quiet_weeks([i for _, i in incidents], plan, sources, settings)
+        measure_quiet_weeks(
+            [i for _, i in incidents], plan, sources, settings, on_replayed=on_replayed
+        )
         if settings.quiet_weeks > 0
         else QuietPeriods(requested=0)
     )

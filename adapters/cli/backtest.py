@@ -2,12 +2,17 @@
 
 Thin wiring: load the incident library and the rules, run
 :func:`adapters.backtest.engine.run_backtest` (which replays through the ordinary replay
-engine), compare with a baseline, render. Exit codes, for CI:
+engine), compare with a baseline, render. Exit codes, for CI (``exitcodes.py``):
 
 - ``0``: done, and no incident caught in the baseline has been lost;
 - ``1``: a regression: an incident the baseline caught early is no longer caught;
-- ``2``: bad input (an incident or rule file, a flag, the baseline file), printed as
-  ``file:line: message`` without a traceback.
+- ``2``: bad input (an incident or rule file, a flag, the baseline file, the ledger),
+  printed as ``file:line: message`` without a traceback;
+- ``3``: no rule could read its data in any replay (every source failed), so the
+  verdicts mean nothing.
+
+The engine and the reports pull in the statistics libraries (the story's lead-lag
+hints use statsmodels): they are imported when the command runs, not with its module.
 """
 
 from __future__ import annotations
@@ -18,41 +23,37 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from adapters.backtest.baseline import (
-    BaselineChange,
-    BaselineEntry,
-    compare,
-    read_baseline,
-    write_baseline,
+from adapters.backtest import DEFAULT_QUIET_WEEKS
+from adapters.cli.exitcodes import ExitCode
+from adapters.cli.options import (
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
+    duration_option,
+    input_failure,
+    start_logging,
 )
-from adapters.backtest.engine import DEFAULT_QUIET_WEEKS, Backtest, BacktestSettings, run_backtest
-from adapters.backtest.json_report import render_backtest_json
-from adapters.backtest.library import load_incidents
-from adapters.backtest.markdown import render_backtest_markdown
-from adapters.backtest.story import ChangeMark, Story, build_story, changes_from_query
-from adapters.backtest.terminal import print_backtest
-from adapters.cli.options import duration_option
-from adapters.cli.replay import reviewed_suppressions, rule_files_plan
+from adapters.cli.progress import progress_bar
 from adapters.errors import InputError, SourceUnavailable
-from adapters.ledger import Ledger, LedgerError
-from adapters.logging import configure_logging
-from adapters.sources import default_sources
-from adapters.sources.base import Source
-from detector.incident import Incident
-from detector.replay import ReplayResult
+
+if TYPE_CHECKING:
+    from adapters.backtest.baseline import BaselineChange
+    from adapters.backtest.engine import Backtest, BacktestSettings
+    from adapters.backtest.story import Story
+    from adapters.sources.base import Source
+    from detector.incident import Incident
+    from detector.replay import ReplayResult
 
 __all__ = ["BacktestFormat", "GroupBy", "backtest_command", "make_story_builder"]
 
 DEFAULT_INCIDENTS = Path("incidents")
-EXIT_REGRESSION = 1
-EXIT_INPUT = 2
 
-StoryFn = Callable[[Incident, ReplayResult], Story]
+StoryFn = Callable[["Incident", "ReplayResult"], "Story"]
 
 
 class BacktestFormat(StrEnum):
@@ -72,6 +73,8 @@ def make_story_builder(
     from Prometheus over the incident's replay window. A failing query does not stop the
     backtest: the story says that the events are missing, and why."""
 
+    from adapters.backtest.story import ChangeMark, build_story, changes_from_query  # noqa: PLC0415
+
     def build(incident: Incident, result: ReplayResult) -> Story:
         marks: list[ChangeMark] = []
         error = None
@@ -86,12 +89,6 @@ def make_story_builder(
     return build
 
 
-def _input_error(exc: InputError) -> typer.Exit:
-    for problem in exc.problems:
-        typer.echo(str(problem), err=True)
-    return typer.Exit(EXIT_INPUT)
-
-
 def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -100,7 +97,7 @@ def _write(text: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
     except OSError as exc:
         raise InputError.at(str(output), f"cannot write: {exc.strerror or exc}") from None
-    Console(stderr=True).print(f"wrote {output}")
+    typer.echo(f"wrote {output}", err=True)
 
 
 def _render(
@@ -113,14 +110,22 @@ def _render(
     baseline_path: str | None,
 ) -> None:
     if fmt is BacktestFormat.JSON:
+        from adapters.backtest.json_report import render_backtest_json  # noqa: PLC0415
+
         text = render_backtest_json(
             backtest, by_category=by_category, changes=changes, baseline_path=baseline_path
         )
     elif fmt is BacktestFormat.MD:
+        from adapters.backtest.markdown import render_backtest_markdown  # noqa: PLC0415
+
         text = render_backtest_markdown(
             backtest, by_category=by_category, changes=changes, baseline_path=baseline_path
         )
     else:
+        from rich.console import Console  # noqa: PLC0415
+
+        from adapters.backtest.terminal import print_backtest  # noqa: PLC0415
+
         console = (
             Console() if output is None else Console(file=io.StringIO(), record=True, width=120)
         )
@@ -187,17 +192,25 @@ def backtest_command(
             "'changes(kube_deployment_status_observed_generation[5m])'."
         ),
     ] = None,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+    log_level: LogLevelOption = LogLevel.WARNING,
+    log_format: LogFormatOption = LogFormat.CONSOLE,
 ) -> None:
     """Replay every incident of the library with the current rules and report what
     they would have caught, how early, and how often they cry wolf."""
-    configure_logging(log_level)
+    start_logging(log_level, log_format)
     if not rules:
         raise typer.BadParameter("give the rules to backtest", param_hint="--rules")
     if update_baseline and baseline is None:
         raise typer.BadParameter(
             "needs --baseline FILE to write to", param_hint="--update-baseline"
         )
+    from adapters.backtest.baseline import compare, read_baseline, write_baseline  # noqa: PLC0415
+    from adapters.backtest.engine import BacktestSettings, run_backtest  # noqa: PLC0415
+    from adapters.backtest.library import load_incidents  # noqa: PLC0415
+    from adapters.cli.replay import reviewed_suppressions, rule_files_plan  # noqa: PLC0415
+    from adapters.ledger import Ledger, LedgerError  # noqa: PLC0415
+    from adapters.sources import default_sources  # noqa: PLC0415
+
     settings = BacktestSettings(
         lookback=duration_option(lookback, "--lookback") or 0,
         after=duration_option(after, "--after") or 0,
@@ -213,14 +226,18 @@ def backtest_command(
             )
         library = load_incidents(incidents or [DEFAULT_INCIDENTS])
         plan = rule_files_plan(rules)
-        previous: dict[str, BaselineEntry] | None = None
+        previous = None
         if baseline is not None and not (update_baseline and not baseline.exists()):
             previous = read_baseline(baseline)
         if ledger is not None and not ledger.is_file():
             raise InputError.at(str(ledger), "no such ledger file")
         sources = default_sources()
         story = make_story_builder(sources["prometheus"], changes_query, settings)
-        with Ledger.open(ledger) if ledger is not None else nullcontext() as opened:
+        replays = len(library) + settings.quiet_weeks
+        with (
+            Ledger.open(ledger) if ledger is not None else nullcontext() as opened,
+            progress_bar("replaying incidents", replays) as step,
+        ):
             backtest = run_backtest(
                 library,
                 plan,
@@ -229,6 +246,7 @@ def backtest_command(
                 ledger=opened,
                 story=story,
                 suppressions=reviewed_suppressions(rules),
+                on_replayed=step,
             )
         changes = None if previous is None else compare(previous, backtest)
         _render(
@@ -241,12 +259,25 @@ def backtest_command(
         )
         if update_baseline and baseline is not None:
             write_baseline(baseline, backtest)
-            Console(stderr=True).print(f"wrote baseline {baseline}")
-            return
+            typer.echo(f"wrote baseline {baseline}", err=True)
     except InputError as exc:
-        raise _input_error(exc) from None
+        raise input_failure(exc) from None
     except LedgerError as exc:
         typer.echo(str(exc), err=True)
-        raise typer.Exit(EXIT_INPUT) from None
-    if changes is not None and any(c.fails for c in changes):
-        raise typer.Exit(EXIT_REGRESSION)
+        raise typer.Exit(ExitCode.USAGE) from None
+    if _no_source_answered(backtest):
+        typer.echo(
+            "no rule could read its data in any replay (see the errors): the verdicts "
+            "say nothing about the rules",
+            err=True,
+        )
+        raise typer.Exit(ExitCode.UNAVAILABLE)
+    if not update_baseline and changes is not None and any(c.fails for c in changes):
+        raise typer.Exit(ExitCode.PROBLEMS)
+
+
+def _no_source_answered(backtest: Backtest) -> bool:
+    """Every rule failed to read its source in every incident's replay. (A rule that
+    answers with no series for an incident only does not watch its services.)"""
+    outcomes = [o for r in backtest.incidents for o in r.result.outcomes]
+    return bool(outcomes) and all(o.error is not None for o in outcomes)

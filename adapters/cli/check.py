@@ -2,8 +2,13 @@
 
 Meant for CI and pre-commit: problems go to stderr as ``file:line: message`` (the
 format editors and CI annotators already parse) with exit code 1; a clean run prints
-one summary line per file to stdout and exits 0. It never prints a traceback for bad
-input, since the user's next step is to edit a file, not to debug graysignal.
+one summary line per file to stdout and exits 0. A file or directory that does not
+exist or cannot be read is not a verdict on its content: exit 2 (``exitcodes.py``). It
+never prints a traceback for bad input, since the user's next step is to edit a file,
+not to debug graysignal.
+
+``--config FILE`` checks the daemon's settings file the same way (``promtool check
+config``): unknown keys, malformed durations and URLs, each at its line.
 
 ``--probe`` goes one step further, for a deploy pipeline that can reach the servers:
 a valid file can still point at a server that is down, a tenant without data or a query
@@ -18,70 +23,92 @@ file, a file given explicitly, or ``--suppressions``) is checked too: schema err
 errors (exit 1); entries that have *expired* or gone *stale* (their rule is gone, or an
 expected change is older than the rule's window) are warnings, printed as
 ``file:line: warning: ...`` on stderr, because the daemon safely ignores them; with
-``--strict`` they fail the check as well (docs/suppressions.md).
+``--strict`` they fail the check as well (docs/suppressions.md). Two acks that cover
+the same series at the same time are flagged as well: only the first one ever applies.
+
+Only what a plain check needs is imported at the top: the probe's HTTP clients and the
+detection engine (for the history a rule needs) are imported when ``--probe`` asks.
 """
 
 from __future__ import annotations
 
+import os
 import time
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from adapters.backtest.library import duplicate_ids, is_incident_file, load_incident_file
-from adapters.errors import InputError, Problem, SourceUnavailable
-from adapters.logging import configure_logging
-from adapters.rulefiles import load_rule_file, yaml_files
-from adapters.sources import default_sources
-from adapters.sources.base import Source
-from adapters.sources.http import rule_step
+from adapters.cli.exitcodes import ExitCode
+from adapters.cli.options import (
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
+    count_noun,
+    start_logging,
+)
+from adapters.errors import InputError, Problem
+from adapters.rulefiles import load_rule_file, top_level_keys, yaml_files
 from adapters.suppressions import (
     is_suppressions_file,
     load_entries,
     review_suppressions,
     suppressions_files_near,
 )
-from detector.durations import format_duration
 from detector.incident import Incident
-from detector.rule import Rule, RuleFile
+from detector.rule import RuleFile
 
-FILE_SOURCES = ("file", "logfile")
-ALL_TIME = (-(2**62), 2**62)
+SETTINGS_KEYS = frozenset({"rules", "ledger", "listen_address", "alertmanager_urls"})
+"""Top-level keys that tell a daemon settings file given as a rule file."""
 
 
 def check_command(
     files: Annotated[
-        list[Path],
+        list[Path] | None,
         typer.Argument(
             help="Rule or incident files, or directories whose *.yaml/*.yml files are all checked.",
             metavar="FILE_OR_DIR",
             show_default=False,
         ),
-    ],
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="A daemon settings file (graysignal.yaml) to check: unknown keys, bad "
+            "values, each as file:line: message.",
+        ),
+    ] = None,
     probe: Annotated[
         bool,
         typer.Option(
             "--probe",
-            help="After a clean check, run each rule's query once over its last window "
-            "and report series count, step and errors; exit 1 if any probe fails.",
+            help="After a clean check, run each rule's query once over the history an "
+            "evaluation reads; report series count, step, too little history and errors; "
+            "exit 1 if any probe fails.",
         ),
     ] = False,
-    log_level: Annotated[
-        str, typer.Option(help="--probe: log level for retries and failures (stderr).")
-    ] = "warning",
+    log_level: LogLevelOption = LogLevel.WARNING,
+    log_format: LogFormatOption = LogFormat.CONSOLE,
     suppressions: Annotated[
         Path | None,
         typer.Option(help="Suppressions file to check (default: suppressions.yaml beside rules)."),
     ] = None,
     strict: Annotated[
         bool,
-        typer.Option("--strict", help="Expired or stale suppressions fail the check too."),
+        typer.Option(
+            "--strict", help="Expired, stale or overlapping suppressions fail the check too."
+        ),
     ] = False,
 ) -> None:
-    """Check rule and incident files for errors and report each one as file:line: message."""
+    """Check rule, incident, suppressions and settings files; report each problem as
+    file:line: message."""
+    files = list(files or [])
+    if not files and config is None:
+        raise typer.BadParameter("give files or directories to check, or --config FILE")
     given = [f for f in files if not (f.is_file() and is_suppressions_file(f))]
     named = [f for f in files if f not in given]
     reviewed = [suppressions] if suppressions is not None else suppressions_files_near(files)
@@ -89,6 +116,8 @@ def check_command(
     problems: list[Problem] = []
     loaded: list[tuple[Path, RuleFile]] = []
     incidents: list[tuple[Path, Incident]] = []
+    if config is not None:
+        problems += _settings_problems(config)
     if given:
         try:
             loaded, incidents = load_checked_files(given)
@@ -103,7 +132,10 @@ def check_command(
     if problems:
         for problem in problems:
             typer.echo(str(problem), err=True)
-        raise typer.Exit(1) from None
+        unreadable = _unreadable([*files, *filter(None, (config, suppressions))])
+        raise typer.Exit(ExitCode.USAGE if unreadable else ExitCode.PROBLEMS) from None
+    if config is not None:
+        typer.echo(f"{config}: settings OK")
     for path, rule_file in loaded:
         typer.echo(f"{path}: {_summary(rule_file)} OK")
     for path, incident in incidents:
@@ -112,20 +144,40 @@ def check_command(
     warnings: list[Problem] = []
     for path, entries in checked:
         warnings += review_suppressions(path, entries, rules, now=int(time.time()))
-        typer.echo(f"{path}: {_count(len(entries), 'suppression')} OK")
+        typer.echo(f"{path}: {count_noun(len(entries), 'suppression')} OK")
     for warning in warnings:
         typer.echo(
             str(Problem(warning.source, f"warning: {warning.message}", warning.line)), err=True
         )
     if warnings and strict:
-        raise typer.Exit(1)
+        raise typer.Exit(ExitCode.PROBLEMS)
     if probe:
-        configure_logging(log_level)
+        start_logging(log_level, log_format)
+        # Sources (HTTP clients) are imported only to probe: a plain check reads files.
+        from adapters.cli.probe import probe_rules  # noqa: PLC0415
+        from adapters.sources import default_sources  # noqa: PLC0415
+
         results = probe_rules(loaded, default_sources(), now=int(time.time()))
         for result in results:
             typer.echo(result.line(), err=not result.ok)
         if not all(result.ok for result in results):
-            raise typer.Exit(1)
+            raise typer.Exit(ExitCode.PROBLEMS)
+
+
+def _settings_problems(config: Path) -> list[Problem]:
+    """Problems of a daemon settings file (pydantic-settings is imported only for it)."""
+    from adapters.daemon.settings import check_settings_file  # noqa: PLC0415
+
+    try:
+        check_settings_file(config)
+    except InputError as error:
+        return list(error.problems)
+    return []
+
+
+def _unreadable(paths: Sequence[Path]) -> list[Path]:
+    """Given paths that do not exist or cannot be read (listed, for a directory)."""
+    return [p for p in paths if not os.access(p, os.R_OK | (os.X_OK if p.is_dir() else 0))]
 
 
 def load_checked_files(
@@ -143,11 +195,25 @@ def load_checked_files(
             else:
                 rule_files.append((file, load_rule_file(file)))
         except InputError as error:
-            problems.extend(error.problems)
+            if _is_settings_file(file):
+                problems.append(
+                    Problem(
+                        str(file),
+                        "a daemon settings file, not a rule file: check it with "
+                        f"`graysignal check --config {file}`",
+                    )
+                )
+            else:
+                problems.extend(error.problems)
     problems += duplicate_ids(incidents)
     if problems:
         raise InputError(_in_file_order(problems, files))
     return rule_files, incidents
+
+
+def _is_settings_file(path: Path) -> bool:
+    keys = top_level_keys(path)
+    return "groups" not in keys and bool(keys & SETTINGS_KEYS)
 
 
 def _in_file_order(problems: list[Problem], files: Sequence[Path]) -> list[Problem]:
@@ -155,68 +221,7 @@ def _in_file_order(problems: list[Problem], files: Sequence[Path]) -> list[Probl
     return sorted(problems, key=lambda p: order.get(p.source, -1))
 
 
-@dataclass(frozen=True)
-class ProbeResult:
-    """One rule's probe: how many series its query returned at which step, or why not."""
-
-    path: Path
-    rule: Rule
-    series: int
-    step: int | None
-    error: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-    def line(self) -> str:
-        head = f"{self.path}: probe {self.rule.signal}: source {self.rule.source}"
-        if self.error is not None:
-            return f"{head}: error: {self.error}"
-        step = format_duration(self.step) if self.step is not None else "-"
-        text = f"{head}: {_count(self.series, 'series', 'series')} at step {step}"
-        if self.series == 0:
-            what = "the file" if self.rule.source in FILE_SOURCES else "the last window"
-            text += f" (warning: the query matched nothing in {what})"
-        return text
-
-
-def probe_rules(
-    loaded: Sequence[tuple[Path, RuleFile]], sources: Mapping[str, Source], *, now: int
-) -> list[ProbeResult]:
-    """Fetch each rule once: server rules over ``(now - window, now]`` at their step,
-    file rules over the whole file (an export has no "now")."""
-    results: list[ProbeResult] = []
-    for path, rule_file in loaded:
-        for group in rule_file.groups:
-            for rule in group.rules:
-                results.append(_probe(path, rule, sources, now))
-    return results
-
-
-def _probe(path: Path, rule: Rule, sources: Mapping[str, Source], now: int) -> ProbeResult:
-    source = sources.get(rule.source)
-    if source is None:
-        return ProbeResult(path, rule, 0, None, f"unknown source '{rule.source}'")
-    if rule.source in FILE_SOURCES:
-        start, end = ALL_TIME
-        expected_step = rule.step
-    else:
-        start, end = now - rule.window, now
-        expected_step = rule_step(rule.step)
-    try:
-        series = source.fetch(rule, start, end)
-    except (SourceUnavailable, InputError) as exc:
-        return ProbeResult(path, rule, 0, expected_step, str(exc))
-    step = series[0].step if series else expected_step
-    return ProbeResult(path, rule, len(series), step)
-
-
 def _summary(rule_file: RuleFile) -> str:
     groups = len(rule_file.groups)
     rules = sum(len(group.rules) for group in rule_file.groups)
-    return f"{_count(rules, 'rule')} in {_count(groups, 'group')}"
-
-
-def _count(n: int, noun: str, plural: str | None = None) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {plural or noun + 's'}"
+    return f"{count_noun(rules, 'rule')} in {count_noun(groups, 'group')}"

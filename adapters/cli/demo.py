@@ -12,12 +12,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
-from adapters.cli.replay import OutputFormat, rule_files_plan, write_output
-from adapters.logging import configure_logging
-from adapters.replaying import replay_rules
-from adapters.sources import default_sources
+from adapters.cli.options import LogFormat, LogFormatOption, LogLevel, LogLevelOption, start_logging
 from adapters.timeparse import format_rfc3339, parse_timestamp
 
 DEMO_DIR = Path(__file__).resolve().parent.parent / "demo"
@@ -31,9 +27,18 @@ def demo_command(
     report: Annotated[Path, typer.Option(help="Where to write the HTML report.")] = Path(
         "graysignal-demo.html"
     ),
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+    log_level: LogLevelOption = LogLevel.WARNING,
+    log_format: LogFormatOption = LogFormat.CONSOLE,
 ) -> None:
-    configure_logging(log_level)
+    """Replay a bundled real incident and write an HTML report."""
+    start_logging(log_level, log_format)
+    from rich.console import Console  # noqa: PLC0415 - the replay is what takes time
+
+    from adapters.cli.progress import progress_bar, rule_counter  # noqa: PLC0415
+    from adapters.cli.replay import OutputFormat, rule_files_plan, write_output  # noqa: PLC0415
+    from adapters.replaying import replay_rules  # noqa: PLC0415
+    from adapters.sources import default_sources  # noqa: PLC0415
+
     console = Console()
     incident = parse_timestamp(DEMO_INCIDENT)
     console.print(
@@ -42,8 +47,14 @@ def demo_command(
         f"{DEMO_LOOKBACK // 86400} days before, exactly as the daemon would have seen it...\n"
     )
     plan = rule_files_plan([DEMO_RULES])
-    result = replay_rules(
-        plan, default_sources(), start=incident - DEMO_LOOKBACK, end=incident, incident=incident
-    )
+    with progress_bar("replaying rules", len(plan)) as step:
+        result = replay_rules(
+            plan,
+            default_sources(),
+            start=incident - DEMO_LOOKBACK,
+            end=incident,
+            incident=incident,
+            on_rule_done=rule_counter(step),
+        )
     write_output(result, OutputFormat.TERMINAL, None, "graysignal demo")
     write_output(result, OutputFormat.HTML, report, "graysignal demo: machine temperature failure")

@@ -2,8 +2,13 @@
 
 Without a daemon: every rule is evaluated over the period (and the weeks before it) with
 the replay engine; a daemon's ledger (``--ledger``) adds what it recorded and makes
-``--post`` happen once per period and destination. Exit codes: 0 done (or already
-posted), 1 bad input or a post that failed and waits in the outbox, 2 bad settings.
+``--post`` happen once per period and destination. Exit codes (``exitcodes.py``): 0 done
+(or already posted); 1 a post that Slack refused or that failed and waits in the outbox;
+2 bad input or settings; 3 no rule could read any data.
+
+Without ``--period`` or ``--since`` the digest is the last complete ISO week. When that
+week was quiet but a rule has fired since it ended, the command says so on stderr and
+suggests ``--since 7d``: "quiet" must not hide the drift of the days already gone by.
 """
 
 from __future__ import annotations
@@ -13,31 +18,37 @@ import sys
 import time
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from pydantic import ValidationError
-from rich.console import Console
 
 from adapters.cli.demo import DEMO_INCIDENT, DEMO_RULES
-from adapters.cli.options import duration_option, time_option
-from adapters.cli.replay import rule_files_plan
-from adapters.digest.collect import DigestOptions, collect_digest
-from adapters.digest.json_report import render_json
-from adapters.digest.markdown import render_markdown
-from adapters.digest.publish import poster_from_settings, queue_digest, transport_from_settings
-from adapters.digest.settings import DigestSettings
-from adapters.digest.slack_blocks import slack_messages
-from adapters.digest.slack_poster import SlackDigestPoster, request_bodies
+from adapters.cli.exitcodes import ExitCode
+from adapters.cli.options import (
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
+    duration_option,
+    input_failure,
+    start_logging,
+    time_option,
+)
+from adapters.cli.progress import progress_bar, rule_counter
 from adapters.errors import InputError
-from adapters.ledger import Ledger, LedgerError
-from adapters.logging import configure_logging
-from adapters.notify.dispatcher import Dispatcher
-from adapters.sources import default_sources
-from adapters.suppressions import load_suppressions, suppressions_files_near
 from adapters.timeparse import format_rfc3339, parse_timestamp
-from detector.digest import Digest
 from detector.periods import WEEK, Period
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from adapters.digest.settings import DigestSettings
+    from adapters.digest.slack_poster import SlackDigestPoster
+    from adapters.ledger import Ledger
+    from adapters.replaying import ScheduledRule
+    from adapters.sources.base import Source
+    from detector.digest import Digest
+    from detector.replay import RuleOutcome
 
 DEFAULT_RULES = Path("rules")
 DEFAULT_LEDGER = Path("graysignal.db")
@@ -51,6 +62,8 @@ class DigestFormat(StrEnum):
 
 def _settings(config: Path | None, overrides: dict[str, Any]) -> DigestSettings:
     """Digest settings: flags, then ``GRAYSIGNAL_DIGEST_*``, then ``--config``'s section."""
+    from adapters.digest.settings import DigestSettings  # noqa: PLC0415
+
     flags = {k: v for k, v in overrides.items() if v is not None}
     if config is None:
         return DigestSettings(**flags)
@@ -84,15 +97,27 @@ def _period(period: str | None, since: str | None, until: str | None, demo: bool
 
 def _render(digest: Digest, fmt: DigestFormat) -> str:
     if fmt is DigestFormat.JSON:
+        from adapters.digest.json_report import render_json  # noqa: PLC0415
+
         return render_json(digest)
     if fmt is DigestFormat.SLACK:
+        from adapters.digest.slack_blocks import slack_messages  # noqa: PLC0415
+
         text = json.dumps(slack_messages(digest), indent=2, ensure_ascii=False)
         return text + "\n"
+    from adapters.digest.markdown import render_markdown  # noqa: PLC0415
+
     return render_markdown(digest)
 
 
 def _post(digest: Digest, poster: SlackDigestPoster, ledger: Ledger, *, force: bool) -> int:
     """Queue once per period (the ledger decides), then try to deliver what is due now."""
+    from rich.console import Console  # noqa: PLC0415
+
+    from adapters.digest.publish import queue_digest  # noqa: PLC0415
+    from adapters.ledger import LedgerError  # noqa: PLC0415
+    from adapters.notify.dispatcher import Dispatcher  # noqa: PLC0415
+
     err = Console(stderr=True)
     now = int(time.time())
     queued = queue_digest(ledger, digest, poster, now=now, force=force)
@@ -193,10 +218,16 @@ def digest_command(
             "--demo", help="The bundled demo: its rules, the 7 days before the machine failed."
         ),
     ] = False,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+    log_level: LogLevelOption = LogLevel.WARNING,
+    log_format: LogFormatOption = LogFormat.CONSOLE,
 ) -> None:
-    configure_logging(log_level)
+    """The week's drift: new, still drifting, recovered, blind spots; to Slack."""
+    start_logging(log_level, log_format)
+    from pydantic import ValidationError  # noqa: PLC0415
+
     try:
+        if config is not None and not config.is_file():
+            raise InputError.at(str(config), "no such settings file")
         settings = _settings(
             config,
             {
@@ -205,14 +236,16 @@ def digest_command(
                 "history_weeks": history_weeks,
             },
         )
+    except InputError as exc:
+        raise input_failure(exc) from None
     except ValidationError as exc:
         for error in exc.errors():
             where = ".".join(str(p) for p in error["loc"]) or "digest"
             typer.echo(f"settings: {where}: {error['msg']}", err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(ExitCode.USAGE) from None
     if force and not post:
         typer.echo("--force only applies with --post", err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USAGE)
     chosen = _period(period, since, until, demo)
     if post and chosen.end > time.time():
         typer.echo(
@@ -220,7 +253,13 @@ def digest_command(
             f"{format_rfc3339(chosen.end)}); only a complete period is posted, once",
             err=True,
         )
-        raise typer.Exit(2)
+        raise typer.Exit(ExitCode.USAGE)
+    from adapters.cli.replay import rule_files_plan  # noqa: PLC0415
+    from adapters.digest.collect import DigestOptions, collect_digest  # noqa: PLC0415
+    from adapters.ledger import Ledger, LedgerError  # noqa: PLC0415
+    from adapters.sources import default_sources  # noqa: PLC0415
+    from adapters.suppressions import load_suppressions, suppressions_files_near  # noqa: PLC0415
+
     paths = [DEMO_RULES] if demo else (rules or [DEFAULT_RULES])
     ledger_path = ledger if ledger is not None else (DEFAULT_LEDGER if post else None)
     try:
@@ -239,34 +278,95 @@ def digest_command(
             raise InputError.at(str(ledger_path), "no such ledger file")
         opened = Ledger.open(ledger_path) if ledger_path is not None else None
     except InputError as exc:
-        for problem in exc.problems:
-            typer.echo(str(problem), err=True)
-        raise typer.Exit(1) from None
+        raise input_failure(exc) from None
     except LedgerError as exc:
         typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.USAGE) from None
+    from adapters.replaying import read_nothing  # noqa: PLC0415
+
+    sources = default_sources()
+    outcomes: list[RuleOutcome] = []
     try:
-        built = collect_digest(plan, default_sources(), chosen, options=options, ledger=opened)
+        with progress_bar("evaluating rules", len(plan)) as step:
+            count = rule_counter(step)
+
+            def done(entry: ScheduledRule, outcome: RuleOutcome) -> None:
+                outcomes.append(outcome)
+                count(entry, outcome)
+
+            built = collect_digest(
+                plan, sources, chosen, options=options, ledger=opened, on_rule_done=done
+            )
         if dry_run:
+            from adapters.digest.publish import transport_from_settings  # noqa: PLC0415
+            from adapters.digest.slack_blocks import slack_messages  # noqa: PLC0415
+            from adapters.digest.slack_poster import request_bodies  # noqa: PLC0415
+
             transport = transport_from_settings(settings)
             messages = slack_messages(built)
             bodies = messages if transport is None else request_bodies(transport, messages)
             sys.stdout.write(json.dumps(bodies, indent=2, ensure_ascii=False) + "\n")
-            return
-        if not post:
+            code = ExitCode.OK
+        elif not post:
             sys.stdout.write(_render(built, output_format))
-            return
-        poster = None if opened is None else poster_from_settings(settings, opened)
-        if poster is None or opened is None:
-            typer.echo(
-                "settings: digest: --post needs a Slack destination: set "
-                "GRAYSIGNAL_DIGEST_SLACK_WEBHOOK_URL, or GRAYSIGNAL_DIGEST_SLACK_BOT_TOKEN "
-                "and GRAYSIGNAL_DIGEST_SLACK_CHANNEL",
-                err=True,
-            )
-            raise typer.Exit(2)
-        code = _post(built, poster, opened, force=force)
+            if period is None and since is None and not demo:
+                _say_if_drifting_since(built, plan, sources, now=_now(until))
+            code = ExitCode.OK
+        else:
+            from adapters.digest.publish import poster_from_settings  # noqa: PLC0415
+
+            poster = None if opened is None else poster_from_settings(settings, opened)
+            if poster is None or opened is None:
+                typer.echo(
+                    "settings: digest: --post needs a Slack destination: set "
+                    "GRAYSIGNAL_DIGEST_SLACK_WEBHOOK_URL, or GRAYSIGNAL_DIGEST_SLACK_BOT_TOKEN "
+                    "and GRAYSIGNAL_DIGEST_SLACK_CHANNEL",
+                    err=True,
+                )
+                raise typer.Exit(ExitCode.USAGE)
+            code = ExitCode(_post(built, poster, opened, force=force))
     finally:
         if opened is not None:
             opened.close()
+    if code is ExitCode.OK and read_nothing(outcomes):
+        typer.echo(
+            "no rule could read any data (see the blind spots): the digest says nothing "
+            "about drift",
+            err=True,
+        )
+        code = ExitCode.UNAVAILABLE
     raise typer.Exit(code)
+
+
+def _now(until: str | None) -> int:
+    return time_option(until, "--until") or int(time.time())
+
+
+def _say_if_drifting_since(
+    digest: Digest, plan: Sequence[ScheduledRule], sources: Mapping[str, Source], *, now: int
+) -> None:
+    """A quiet last week may hide a drift that began after it: replay the days since it
+    ended and, if a rule fired, say so and suggest ``--since 7d`` (on stderr)."""
+    from detector.digest import Section  # noqa: PLC0415
+
+    drifting = digest.section(Section.NEW) + digest.section(Section.STILL)
+    end = digest.period.end
+    if drifting or now <= end:
+        return
+    from adapters.replaying import replay_rules  # noqa: PLC0415
+
+    with progress_bar("checking the days since", len(plan)) as step:
+        since = replay_rules(
+            plan, sources, start=end, end=now, incident=now, on_rule_done=rule_counter(step)
+        )
+    fired = sorted({s.rule for s in since.signals if s.firings})
+    if not fired:
+        return
+    days = max(1, -(-(now - end) // 86400))
+    typer.echo(
+        f"note: {digest.period.label} was quiet, but since it ended "
+        f"({format_rfc3339(end)}) {len(fired)} rule{'s' if len(fired) != 1 else ''} "
+        f"fired: {', '.join(fired)}. `graysignal digest --since {max(days, 7)}d` "
+        "covers the days since.",
+        err=True,
+    )

@@ -1,40 +1,49 @@
-"""``graysignal replay``: what did the system know before users did?"""
+"""``graysignal replay``: what did the system know before users did?
+
+Exit codes (``exitcodes.py``): 0 when the replay ran, whatever it found; 2 for input that
+cannot be used (a file, a flag, a ledger); 3 when no rule could read any data (every
+source failed or returned no series), because a report of silence over no data would
+read like "nothing was wrong".
+
+The replay engine, the reports and the story pull in the statistics libraries; they
+are imported inside the functions that run them, so ``replay --help`` and the commands
+that share :func:`rule_files_plan` start without them.
+"""
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 
-from adapters.backtest.json_report import story_to_dict
-from adapters.backtest.markdown import render_story_markdown
-from adapters.backtest.story import Story, build_story
-from adapters.backtest.terminal import print_story
-from adapters.cli.options import duration_option, time_option
-from adapters.errors import InputError, SourceUnavailable
-from adapters.ledger import Ledger
-from adapters.logging import configure_logging
-from adapters.replaying import ScheduledRule, attach_notices, fetch_history, replay_rules
-from adapters.reports.json_report import render_json
-from adapters.reports.markdown_report import render_markdown
-from adapters.reports.terminal_report import print_summary
-from adapters.rulefiles import load_rule_files
-from adapters.sources import default_sources
-from adapters.sources.base import Source
-from adapters.sources.files import CSV_SUFFIXES, JSONL_SUFFIXES, read_series_file
-from adapters.suppressions import load_suppressions, suppressions_files_near
+from adapters.cli.exitcodes import ExitCode
+from adapters.cli.options import (
+    LogFormat,
+    LogFormatOption,
+    LogLevel,
+    LogLevelOption,
+    duration_option,
+    input_failure,
+    start_logging,
+    time_option,
+)
+from adapters.cli.progress import progress_bar, rule_counter
+from adapters.errors import InputError
 from detector.finding import Kind
-from detector.replay import ReplayResult, group_offset
 from detector.rule import Rule, Seasonality
-from detector.suppressions import Suppression
+
+if TYPE_CHECKING:
+    from adapters.backtest.story import Story
+    from adapters.replaying import ScheduledRule
+    from adapters.sources.base import Source
+    from detector.replay import ReplayResult
+    from detector.suppressions import Suppression
 
 DEFAULT_LOOKBACK = 14 * 86400
 SERIES_FILE_KINDS = [Kind.LEVEL_SHIFT, Kind.TREND, Kind.VARIANCE]
@@ -48,6 +57,8 @@ class OutputFormat(StrEnum):
 
 
 def is_series_file(path: Path) -> bool:
+    from adapters.sources.files import CSV_SUFFIXES, JSONL_SUFFIXES  # noqa: PLC0415
+
     return path.suffix.lower() in (*CSV_SUFFIXES, *JSONL_SUFFIXES)
 
 
@@ -64,6 +75,9 @@ def series_file_plan(
     window: int | None,
 ) -> tuple[list[ScheduledRule], int, int]:
     """One default rule for a lone series file; returns it with the data's first/last time."""
+    from adapters.replaying import ScheduledRule  # noqa: PLC0415
+    from adapters.sources.files import read_series_file  # noqa: PLC0415
+
     series = read_series_file(path)
     step = series[0].step
     fields: dict[str, object] = {
@@ -84,10 +98,17 @@ def series_file_plan(
 
 def reviewed_suppressions(paths: list[Path]) -> list[Suppression]:
     """The suppressions file beside the rules, for "acknowledged by X on DATE" verdicts."""
+    from adapters.suppressions import load_suppressions, suppressions_files_near  # noqa: PLC0415
+
     return [s for path in suppressions_files_near(paths) for s in load_suppressions(path)]
 
 
-def rule_files_plan(paths: list[Path]) -> list[ScheduledRule]:
+def rule_files_plan(paths: Sequence[Path]) -> list[ScheduledRule]:
+    """Every rule of the files, with its group's interval and phase, as the daemon runs it."""
+    from adapters.replaying import ScheduledRule  # noqa: PLC0415
+    from adapters.rulefiles import load_rule_files  # noqa: PLC0415
+    from detector.replay import group_offset  # noqa: PLC0415
+
     return [
         ScheduledRule(
             rule=rule,
@@ -103,6 +124,9 @@ def rule_files_plan(paths: list[Path]) -> list[ScheduledRule]:
 
 def latest_sample(plan: list[ScheduledRule], sources: Mapping[str, Source]) -> int:
     """End of the data for file-backed rules; the current time when a server is involved."""
+    from adapters.errors import SourceUnavailable  # noqa: PLC0415
+    from adapters.replaying import fetch_history  # noqa: PLC0415
+
     latest = 0
     for entry in plan:
         if entry.rule.source not in ("file", "logfile"):
@@ -124,25 +148,31 @@ def write_output(
 ) -> None:
     """Render the replay; ``story`` (``--story``) is appended to the terminal and
     Markdown reports and added to the JSON as ``story``."""
+    # Each renderer is imported only for its format: matplotlib (HTML) and the story's
+    # statistics cost more than the replay of a small rule set.
     if fmt is OutputFormat.TERMINAL:
+        from rich.console import Console  # noqa: PLC0415
+
+        from adapters.reports.terminal_report import print_summary  # noqa: PLC0415
+
         console = Console()
         print_summary(result, console)
         if story is not None:
+            from adapters.backtest.terminal import print_story  # noqa: PLC0415
+
             print_story(story, result.incident, console, indent="")
         return
     if fmt is OutputFormat.JSON:
-        text = render_json(result)
-        if story is not None:
-            data = json.loads(text)
-            data["story"] = story_to_dict(story)
-            text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        text = _json_report(result, story)
     elif fmt is OutputFormat.MD:
+        from adapters.reports.markdown_report import render_markdown  # noqa: PLC0415
+
         text = render_markdown(result)
         if story is not None:
+            from adapters.backtest.markdown import render_story_markdown  # noqa: PLC0415
+
             text += "\n" + "\n".join(render_story_markdown(story, result.incident, level=3))
     else:
-        # matplotlib is imported only for HTML: the daemon and the other commands share
-        # this module and should not pay for it in start-up time and memory.
         from adapters.reports.html_report import render_html  # noqa: PLC0415
 
         text = render_html(result, title=title)
@@ -150,7 +180,22 @@ def write_output(
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
         output.write_text(text, encoding="utf-8")
-        Console(stderr=True).print(f"wrote {output}")
+        typer.echo(f"wrote {output}", err=True)
+
+
+def _json_report(result: ReplayResult, story: Story | None) -> str:
+    import json  # noqa: PLC0415
+
+    from adapters.reports.json_report import render_json  # noqa: PLC0415
+
+    text = render_json(result)
+    if story is None:
+        return text
+    from adapters.backtest.json_report import story_to_dict  # noqa: PLC0415
+
+    data = json.loads(text)
+    data["story"] = story_to_dict(story)
+    return json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def replay_command(
@@ -197,9 +242,15 @@ def replay_command(
             "hints (terminal, md and json).",
         ),
     ] = False,
-    log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+    log_level: LogLevelOption = LogLevel.WARNING,
+    log_format: LogFormatOption = LogFormat.CONSOLE,
 ) -> None:
-    configure_logging(log_level)
+    """Re-run rules over the window before an incident, exactly as the daemon would have."""
+    start_logging(log_level, log_format)
+    from adapters.ledger import Ledger  # noqa: PLC0415
+    from adapters.replaying import attach_notices, read_nothing, replay_rules  # noqa: PLC0415
+    from adapters.sources import default_sources  # noqa: PLC0415
+
     sources = default_sources()
     try:
         incident = time_option(at, "--at")
@@ -221,10 +272,18 @@ def replay_command(
             plan = rule_files_plan(paths)
             incident = latest_sample(plan, sources) if incident is None else incident
             start = incident - (lookback_seconds or DEFAULT_LOOKBACK)
-        result = replay_rules(plan, sources, start=start, end=incident, incident=incident)
+        if ledger is not None and not ledger.is_file():
+            raise InputError.at(str(ledger), "no such ledger file")
+        with progress_bar("replaying rules", len(plan)) as step:
+            result = replay_rules(
+                plan,
+                sources,
+                start=start,
+                end=incident,
+                incident=incident,
+                on_rule_done=rule_counter(step),
+            )
         if ledger is not None:
-            if not ledger.is_file():
-                raise InputError.at(str(ledger), "no such ledger file")
             with Ledger.open(ledger) as opened:
                 attach_notices(
                     result,
@@ -233,8 +292,18 @@ def replay_command(
                     suppressions=reviewed_suppressions(paths),
                 )
     except InputError as exc:
-        for problem in exc.problems:
-            typer.echo(str(problem), err=True)
-        raise typer.Exit(1) from None
+        raise input_failure(exc) from None
     title = "graysignal replay: " + ", ".join(p.name for p in paths)
-    write_output(result, output_format, output, title, build_story(result) if story else None)
+    built = None
+    if story:
+        from adapters.backtest.story import build_story  # noqa: PLC0415
+
+        built = build_story(result)
+    write_output(result, output_format, output, title, built)
+    if read_nothing(result.outcomes):
+        typer.echo(
+            "no rule could read any data (see the errors above): the replay says nothing "
+            "about the incident",
+            err=True,
+        )
+        raise typer.Exit(ExitCode.UNAVAILABLE)

@@ -9,6 +9,15 @@ kept out of the ``AlertBook`` but never silently: each covered alert is logged w
 suppression starts and stops covering it, counted in ``graysignal_suppressed_alerts`` and
 recorded in the ledger. A failing rule is counted and logged; it never stops the group, and its
 alerts keep their state (a source outage is not a recovery).
+
+**Pending state is restored from the data**, as Prometheus restores ``for`` state: the
+first time a rule is evaluated in this process (a start, a ``run --once`` from cron, a
+rule added by a reload), the evaluations of the last ``for`` span before ``now`` are
+replayed through the replay engine (:func:`detector.replay.replay_rule`). A finding
+held at every one of them is pending since the first, so a rule with ``for: 30m`` fires
+at the first evaluation that finds it held for 30 minutes, whether or not the process
+was running then. Firing alerts come from the ledger, so a restart does not re-send
+them.
 """
 
 from __future__ import annotations
@@ -30,12 +39,12 @@ from adapters.notify.payload import notification_for
 from adapters.replaying import ScheduledRule, fetch_history
 from adapters.sources.base import Source
 from adapters.timeparse import format_rfc3339
-from detector.alerts import AlertBook, AlertState, Transition, alert_labels
+from detector.alerts import Alert, AlertBook, AlertState, Transition, alert_labels
 from detector.evaluate import evaluate
 from detector.finding import Kind
-from detector.replay import group_offset
-from detector.rule import RuleFile
-from detector.series import fingerprint
+from detector.replay import group_offset, replay_rule
+from detector.rule import Rule, RuleFile
+from detector.series import Series, fingerprint
 from detector.suppressions import Action, Suppressed, Suppression, split_suppressed
 
 log = structlog.get_logger("graysignal.daemon")
@@ -49,6 +58,10 @@ class RuleRuntime:
     book: AlertBook
     last_findings: Counter[Kind] = field(default_factory=Counter)
     suppressed: dict[str, Suppression] = field(default_factory=dict)
+    restored: bool = False
+    """Whether the pending state has been restored (or carried over) in this process."""
+    source_failed: bool = False
+    """Whether the last evaluation failed because the source could not be read."""
 
 
 @dataclass
@@ -67,6 +80,14 @@ class CycleReport:
     failed: tuple[str, ...]
     transitions: tuple[Transition, ...]
     duration: float
+    unavailable: tuple[str, ...] = ()
+    """The failed rules whose source could not be read (the others raised)."""
+
+
+def restore_start(pending_for: int, interval: int, now: int) -> int:
+    """Start of the span replayed to restore pending state: ``for`` plus one interval
+    before ``now``, so its first evaluation is at least ``for`` before ``now``."""
+    return now - pending_for - interval
 
 
 def in_shard(group: str, shard: tuple[int, int] | None) -> bool:
@@ -90,6 +111,7 @@ class Engine:
         replay_hint: Callable[[int], str],
         metrics: DaemonMetrics | None = None,
         shard: tuple[int, int] | None = None,
+        generator_url: Callable[[Rule, int], str | None] | None = None,
     ) -> None:
         self.sources = sources
         self.ledger = ledger
@@ -98,6 +120,7 @@ class Engine:
         self.replay_hint = replay_hint
         self.metrics = metrics
         self.shard = shard
+        self.generator_url = generator_url or (lambda rule, now: None)
         self._groups: dict[str, GroupRuntime] = {}
         self._suppressions: list[Suppression] = []
         self._lock = threading.Lock()
@@ -137,6 +160,7 @@ class Engine:
                         if old is not None:
                             book.alerts = old.book.alerts
                             runtime.suppressed = old.suppressed
+                            runtime.restored = True
                         else:
                             book.alerts = self.ledger.load_alerts(group=group.name, rule=rule)
                         runtimes.append(runtime)
@@ -179,12 +203,15 @@ class Engine:
             return CycleReport(name, now, 0, (), (), 0.0)
         started = time.perf_counter()
         failed: list[str] = []
+        unavailable: list[str] = []
         transitions: list[Transition] = []
         suppressions = self.suppressions()  # one consistent set for the whole cycle
         for runtime in group.rules:
             outcome = self._run_rule(group, runtime, now, suppressions)
             if outcome is None:
                 failed.append(runtime.entry.rule.signal)
+                if runtime.source_failed:
+                    unavailable.append(runtime.entry.rule.signal)
             else:
                 transitions.extend(outcome)
         duration = time.perf_counter() - started
@@ -202,7 +229,15 @@ class Engine:
             transitions=len(transitions),
             duration=round(duration, 3),
         )
-        return CycleReport(name, now, len(group.rules), tuple(failed), tuple(transitions), duration)
+        return CycleReport(
+            name,
+            now,
+            len(group.rules),
+            tuple(failed),
+            tuple(transitions),
+            duration,
+            tuple(unavailable),
+        )
 
     def _run_rule(
         self,
@@ -215,13 +250,23 @@ class Engine:
         bound = log.bind(group=group.name, rule=rule.signal, source=rule.source)
         if self.metrics is not None:
             self.metrics.evaluations.labels(group=group.name, rule=rule.signal).inc()
+        restoring = not runtime.restored and rule.for_seconds > 0
+        # A restore replays the last `for` span: one fetch covers it and this evaluation.
+        since = restore_start(rule.for_seconds, group.interval, now) if restoring else now
+        runtime.source_failed = False
         try:
-            series = fetch_history(runtime.entry, self.sources, now, now)
+            series = fetch_history(runtime.entry, self.sources, since, now)
         except (SourceUnavailable, InputError) as exc:
+            runtime.source_failed = True
             self._failed(group, runtime, source_down=True)
             bound.warning("rule evaluation failed: source", error=str(exc))
             return None
         self._source_up(group, runtime, up=True)
+        if restoring:
+            self._restore_pending(
+                group, runtime, series, now, suppressions=suppressions, bound=bound
+            )
+        runtime.restored = True
         try:
             findings = [f for one in series for f in evaluate(rule, one, now)]
             alerting, covered = split_suppressed(findings, suppressions, now=now)
@@ -240,6 +285,7 @@ class Engine:
                     now=now,
                     resend_interval=self.resend_interval,
                     replay_hint=self.replay_hint(t.at),
+                    generator_url=self.generator_url(rule, t.at),
                 ),
             )
         except Exception:  # the loop must survive any one rule; the traceback is logged
@@ -260,6 +306,73 @@ class Engine:
                 previous=transition.previous.value,
             )
         return transitions
+
+    def _restore_pending(
+        self,
+        group: GroupRuntime,
+        runtime: RuleRuntime,
+        series: Sequence[Series],
+        now: int,
+        *,
+        suppressions: Sequence[Suppression],
+        bound: Any,
+    ) -> None:
+        """Rebuild the rule's pending alerts from the evaluations of the last ``for``
+        span before ``now`` (see the module doc).
+
+        The span is replayed with ``for`` and ``keep_firing_for`` at zero: an alert
+        "firing" at its end then is a finding present at every evaluation since that
+        firing's start, which is what pending since then means. Firing alerts stay as the
+        ledger recorded them; pending ones are replaced by what the data says. A failure
+        is logged and leaves the state as loaded.
+        """
+        rule = runtime.entry.rule
+        start = restore_start(rule.for_seconds, group.interval, now)
+        held = rule.model_copy(update={"for_": 0, "keep_firing_for": 0})
+        try:
+            signals, _ = replay_rule(
+                held,
+                group=group.name,
+                interval=group.interval,
+                series=series,
+                start=start,
+                end=now - 1,
+                offset=group.offset,
+            )
+        except Exception:  # the evaluation itself still runs; the state is as loaded
+            bound.exception("restoring pending state failed")
+            return
+        restored: dict[str, Alert] = {}
+        for signal in signals:
+            if not signal.firings or signal.firings[-1].end is not None:
+                continue  # not held up to the end of the span
+            held_since = signal.firings[-1]
+            restored[fingerprint(signal.alert_labels)] = Alert(
+                labels=dict(signal.alert_labels),
+                kind=signal.kind,
+                series_fingerprint=signal.series_fingerprint,
+                state=AlertState.PENDING,
+                active_since=held_since.start,
+                last_seen=held_since.latest.detected_at,
+                finding=held_since.latest,
+                first_finding=held_since.first,
+            )
+        # Findings a reviewed suppression covers never enter the book (see _run_rule).
+        _, covered = split_suppressed(
+            [alert.finding for alert in restored.values()], suppressions, now=now
+        )
+        for item in covered:
+            restored.pop(fingerprint(alert_labels(rule, item.finding)), None)
+        alerts = runtime.book.alerts
+        for key in [k for k, a in alerts.items() if a.state is AlertState.PENDING]:
+            del alerts[key]
+        for key, alert in restored.items():
+            alerts.setdefault(key, alert)  # a firing alert from the ledger stays firing
+        bound.info(
+            "pending state restored",
+            since=format_rfc3339(start),
+            pending=sum(1 for a in alerts.values() if a.state is AlertState.PENDING),
+        )
 
     def _note_suppressed(
         self,
@@ -358,6 +471,7 @@ class Engine:
                             now=now,
                             resend_interval=self.resend_interval,
                             replay_hint=self.replay_hint(transition.at),
+                            generator_url=self.generator_url(runtime.entry.rule, now),
                         )
                     )
         return payloads

@@ -18,6 +18,7 @@ from types import FrameType
 
 import structlog
 
+from adapters.cli.exitcodes import ExitCode
 from adapters.daemon.engine import Engine
 from adapters.daemon.http import OpsServer
 from adapters.daemon.metrics import DaemonMetrics
@@ -34,6 +35,7 @@ from adapters.notify import (
     alertmanager_notifiers,
 )
 from adapters.notify.dispatcher import Dispatcher
+from adapters.notify.links import generator_url, replay_command, server_urls
 from adapters.notify.silences import SilenceWatcher, silence_readers
 from adapters.rulefiles import load_rule_files
 from adapters.sources import default_sources, with_incremental_fetch
@@ -106,18 +108,24 @@ class Service:
         self.ledger = Ledger.open(settings.ledger)
         self.notifiers = dict(build_notifiers(settings) if notifiers is None else notifiers)
         base_sources = default_sources() if sources is None else sources
-        rules_hint = " ".join(str(p) for p in settings.rules)
+        servers = server_urls(base_sources)
         self.engine = Engine(
             sources=with_incremental_fetch(base_sources) if sources is None else sources,
             ledger=self.ledger,
             notifier_names=list(self.notifiers),
             resend_interval=settings.resend_interval,
-            replay_hint=lambda at: (
-                f"graysignal replay {rules_hint} --at {format_rfc3339(at)} "
-                f"--lookback {REPLAY_LOOKBACK}"
+            replay_hint=lambda at: replay_command(
+                settings.rules,
+                format_rfc3339(at),
+                lookback=REPLAY_LOOKBACK,
+                sources_used=self._sources_used(),
+                servers=servers,
             ),
             metrics=self.metrics,
             shard=settings.shard_index,
+            generator_url=lambda rule, at: generator_url(
+                rule, at, templates=settings.generator_urls, servers=servers
+            ),
         )
         # The digest reads the rules and suppressions the engine holds (the last good ones
         # of the last reload), not whatever is on disk at the scheduled time.
@@ -210,29 +218,41 @@ class Service:
             paths = suppressions_files_near(self.settings.rules)
         return [s for path in paths for s in load_suppressions(path)]
 
+    def _sources_used(self) -> set[str]:
+        return {r.entry.rule.source for g in self.engine.groups() for r in g.rules}
+
     # -- one-shot ----------------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Evaluate every group once at the current time, deliver, exit (cron, tests)."""
+        """Evaluate every group once at the current time, deliver, re-send what is
+        firing, exit (cron, tests). The exit code (``exitcodes.py``): 2 rules or
+        suppressions rejected, 3 no rule could read its source, 1 some rules failed."""
         if not self.reload():
-            return 1
+            return ExitCode.USAGE
         now = int(self.clock.now())
-        failed = 0
+        rules = failed = unavailable = 0
         for group in self.engine.groups():
-            failed += len(self.engine.run_group(group.name, now).failed)
+            report = self.engine.run_group(group.name, now)
+            rules += report.evaluated
+            failed += len(report.failed)
+            unavailable += len(report.unavailable)
         self.dispatcher.flush(float(self.settings.flush_timeout), self.clock)
+        # Cron runs are the re-sends: each refreshes endsAt of what is still firing.
+        self._resend(now)
         self._poll_silences(now)
         self.metrics.outbox_depth.set(self.ledger.outbox_depth())
         self.silences.close()
         self.ledger.close()
-        return 1 if failed else 0
+        if rules and unavailable == rules:
+            return ExitCode.UNAVAILABLE
+        return ExitCode.PROBLEMS if failed else ExitCode.OK
 
     # -- long-running ------------------------------------------------------------------
 
     def run_forever(self) -> int:
         """Run until SIGTERM/SIGINT; reload on SIGHUP. Returns the process exit code."""
         if not self.reload():
-            return 1
+            return ExitCode.USAGE
         ops = OpsServer(
             self.settings.listen_address,
             self.metrics.registry,

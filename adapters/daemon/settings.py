@@ -20,7 +20,11 @@ from pydantic_settings import (
 
 from adapters.digest.settings import DigestSettings, digest_values
 from adapters.notify.base import require_http_url
+from adapters.rulefiles import load_yaml_model
+from detector.digest.links import check_link_template
 from detector.rule import PositiveDuration
+
+SOURCES = ("prometheus", "loki", "file", "logfile")
 
 DEFAULT_PORT = 9786
 
@@ -58,6 +62,11 @@ class DaemonSettings(BaseSettings):
     finding_retention: PositiveDuration = Field(
         default=35 * 86_400,
         description="findings older than this are pruned from the ledger (hourly)",
+    )
+    generator_urls: dict[str, str] = Field(
+        default_factory=dict,
+        description="link template per source for each alert's generatorURL ({query}, "
+        "{range}, ... as digest.link_template); default: the Prometheus graph of the query",
     )
     log_level: str = "info"
     log_format: Literal["json", "console"] = "json"
@@ -98,6 +107,18 @@ class DaemonSettings(BaseSettings):
                     raise ValueError("must be a base URL, without ?query or #fragment")
             except ValueError as exc:
                 raise ValueError(f"URL {index + 1}: {exc}") from None
+        return value
+
+    @field_validator("generator_urls")
+    @classmethod
+    def _link_templates(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, template in value.items():
+            if source not in SOURCES:
+                raise ValueError(f"unknown source {source!r}: use {', '.join(SOURCES)}")
+            try:
+                check_link_template(template)
+            except ValueError as exc:
+                raise ValueError(f"{source}: {exc}") from None
         return value
 
     @field_validator("shard")
@@ -155,3 +176,20 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> DaemonSe
         )
 
     return FromFile(**flags)
+
+
+def check_settings_file(path: Path) -> DaemonSettings:
+    """The settings in ``path`` alone (no flags, no environment but the digest's secrets),
+    or :class:`~adapters.errors.InputError` with every problem as ``file:line: message``.
+
+    ``graysignal check --config`` runs this, as ``promtool check config`` does for
+    Prometheus: a typo in a key or a malformed URL is found before a restart, at the
+    line where it was written.
+    """
+    return load_yaml_model(
+        path,
+        DaemonSettings,
+        top_level="settings such as 'rules:'",
+        empty="settings such as 'rules:' and 'ledger:'",
+        models_at={(): DaemonSettings, ("digest",): DigestSettings},
+    )

@@ -9,7 +9,7 @@ is how "still drifting for 3 weeks" is known when no earlier digest is in the le
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from adapters.ledger import Ledger
@@ -18,6 +18,7 @@ from adapters.sources.base import Source
 from detector.alerts import AlertState
 from detector.digest import DEFAULT_GROUP_LABELS, Digest, Interval, RecordedFiring, build_digest
 from detector.periods import Period
+from detector.replay import RuleOutcome
 from detector.rule import Rule
 from detector.series import Series
 from detector.suppressions import Suppression
@@ -45,13 +46,22 @@ def collect_digest(
     *,
     options: DigestOptions,
     ledger: Ledger | None = None,
+    on_rule_done: Callable[[ScheduledRule, RuleOutcome], None] | None = None,
 ) -> Digest:
-    """Evaluate ``plan`` over ``period`` and its history; read ``ledger`` when given."""
+    """Evaluate ``plan`` over ``period`` and its history; read ``ledger`` when given.
+    ``on_rule_done`` is passed to :func:`~adapters.replaying.replay_rules` (progress)."""
     length = period.end - period.start
     start = period.start - options.history_weeks * length
     fetched: dict[str, dict[str, Series]] = {}
     watched = {name: _Recording(source, fetched) for name, source in sources.items()}
-    result = replay_rules(plan, watched, start=start, end=period.end, incident=period.end)
+    result = replay_rules(
+        plan,
+        watched,
+        start=start,
+        end=period.end,
+        incident=period.end,
+        on_rule_done=on_rule_done,
+    )
     recorded: list[RecordedFiring] = []
     previous = None
     if ledger is not None:

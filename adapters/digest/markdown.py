@@ -9,11 +9,13 @@ from adapters.digest.wording import (
     counts_line,
     item_facts,
     quiet_line,
+    rollup_head,
+    rollup_tail,
     sparkline_text,
     team_text,
     title_line,
 )
-from detector.digest import Digest, DigestItem, Section
+from detector.digest import Digest, DigestItem, RollUp, Section
 
 __all__ = ["render_markdown"]
 
@@ -23,13 +25,24 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("*", "\\*")
 
 
-def _item(item: DigestItem) -> list[str]:
+def _item(item: DigestItem, indent: str = "") -> list[str]:
     link = f" · [graph]({item.link})" if item.link else ""
-    lines = [f"- **{_cell(item.title)}** — {_cell(item.explanation)}"]
+    lines = [f"{indent}- **{_cell(item.title)}** — {_cell(item.explanation)}"]
     spark = f"{sparkline_text(item)} · " if item.sparkline else ""
-    lines.append(f"  {spark}{' · '.join(item_facts(item))}{link}")
+    lines.append(f"{indent}  {spark}{' · '.join(item_facts(item))}{link}")
     if item.suppression:
-        lines.append(f"  *{_cell(item.suppression)}*")
+        lines.append(f"{indent}  *{_cell(item.suppression)}*")
+    return lines
+
+
+def _entry(entry: DigestItem | RollUp) -> list[str]:
+    """An item, or a rule's many items rolled up: the largest nested, the rest counted."""
+    if isinstance(entry, DigestItem):
+        return _item(entry)
+    lines = [f"- **{_cell(entry.rule)}** — {_cell(rollup_head(entry))}"]
+    for item in entry.shown:
+        lines += _item(item, indent="  ")
+    lines.append(f"  - {_cell(rollup_tail(entry))}")
     return lines
 
 
@@ -44,16 +57,15 @@ def render_markdown(digest: Digest) -> str:
     if not digest.items and not digest.blind_spots:
         lines += [QUIET_WEEK, ""]
     for section in Section:
-        grouped = digest.grouped(section)
-        if not grouped:
+        count = len(digest.section(section))
+        if not count:
             continue
-        count = sum(len(items) for _, items in grouped)
         lines += [f"### {SECTION_ICONS[section]} {section.heading} ({count})", ""]
-        for team, items in grouped:
+        for team, entries in digest.rolled_up(section):
             lines.append(f"**{_cell(team_text(team))}**")
             lines.append("")
-            for item in items:
-                lines += _item(item)
+            for entry in entries:
+                lines += _entry(entry)
             lines.append("")
     if digest.blind_spots:
         lines += [f"### {blind_spot_heading(len(digest.blind_spots))}", ""]

@@ -2,7 +2,9 @@
 
 Layout: a header with the period, a context line with the counts, then per section a
 bold heading, per team a context line, and per item one section block (title, the
-explanation, then the week's sparkline and the facts, and the link). Blind spots last.
+explanation, then the week's sparkline and the facts, and the link); a rule with many
+items in a group is rolled up (its largest items, then a line counting the rest).
+Blind spots last.
 
 Slack's limits (Block Kit reference): at most :data:`MAX_BLOCKS` blocks per message,
 :data:`TEXT_LIMIT` characters per text field, header text :data:`HEADER_LIMIT`. Slack
@@ -29,12 +31,14 @@ from adapters.digest.wording import (
     counts_line,
     item_facts,
     quiet_line,
+    rollup_head,
+    rollup_tail,
     sparkline_text,
     team_text,
     title_line,
 )
 from adapters.notify.slack import HEADER_LIMIT, TEXT_LIMIT, escape_mrkdwn
-from detector.digest import BlindSpot, Digest, DigestItem, Section
+from detector.digest import BlindSpot, Digest, DigestItem, RollUp, Section
 
 __all__ = ["MAX_BLOCKS", "MESSAGE_CHARS", "slack_messages", "split_text"]
 
@@ -146,6 +150,20 @@ def _item_units(item: DigestItem, where: str) -> list[_Unit]:
     return [_Unit(tuple(blocks), where=where) for blocks in units]
 
 
+def _entry_units(entry: DigestItem | RollUp, where: str) -> list[_Unit]:
+    """An item's units, or a roll-up's: its heading, the largest items, the rest counted."""
+    if isinstance(entry, DigestItem):
+        return _item_units(entry, where)
+    head = (
+        f"*{escape_mrkdwn(shorten(entry.rule, TITLE_CHARS))}* — {escape_mrkdwn(rollup_head(entry))}"
+    )
+    units = [_Unit(_sections(head), heading=True, where=where)]
+    for item in entry.shown:
+        units.extend(_item_units(item, where))
+    units.append(_Unit((_context(escape_mrkdwn(rollup_tail(entry))),), where=where))
+    return units
+
+
 def _item_text(item: DigestItem) -> str:
     title = escape_mrkdwn(shorten(item.title, TITLE_CHARS))
     lines = [f"*{title}*", escape_mrkdwn(item.explanation)]
@@ -166,21 +184,20 @@ def _blind_spot_text(spot: BlindSpot) -> str:
 def _units(digest: Digest) -> list[_Unit]:
     units: list[_Unit] = []
     for section in Section:
-        grouped = digest.grouped(section)
-        if not grouped:
+        count = len(digest.section(section))
+        if not count:
             continue
-        count = sum(len(items) for _, items in grouped)
         heading = f"*{SECTION_ICONS[section]} {section.heading} ({count})*"
         units.append(
             _Unit(({"type": "divider"}, {"type": "section", "text": _mrkdwn(heading)}), True)
         )
-        for team, items in grouped:
+        for team, entries in digest.rolled_up(section):
             group = escape_mrkdwn(shorten(team_text(team), GROUP_CHARS))
             title = f"{SECTION_ICONS[section]} {section.heading}"
             units.append(_Unit((_context(group),), heading=True, where=title))
             where = f"{title} · {group}"
-            for item in items:
-                units.extend(_item_units(item, where))
+            for entry in entries:
+                units.extend(_entry_units(entry, where))
     if digest.blind_spots:
         title = blind_spot_heading(len(digest.blind_spots))
         units.append(

@@ -6,7 +6,7 @@ import math
 from datetime import UTC, datetime
 
 from adapters.notify.payload import relative_change_text
-from detector.digest import FIRING_SCORE, Digest, DigestItem, Section
+from detector.digest import FIRING_SCORE, Digest, DigestItem, RollUp, Section
 
 __all__ = [
     "BLIND_SPOT_ICON",
@@ -17,6 +17,8 @@ __all__ = [
     "human_span",
     "item_facts",
     "quiet_line",
+    "rollup_head",
+    "rollup_tail",
     "sparkline_text",
     "team_text",
     "title_line",
@@ -132,6 +134,21 @@ def quiet_line(digest: Digest) -> str | None:
     if not digest.quiet:
         return None
     return f"Watched and quiet ({len(digest.quiet)}): " + ", ".join(digest.quiet)
+
+
+def rollup_head(rollup: RollUp) -> str:
+    """``60 series drifting; the 3 largest:`` after the rule's name."""
+    return f"{rollup.count} series; the {len(rollup.shown)} largest:"
+
+
+def rollup_tail(rollup: RollUp) -> str:
+    """``and 57 more series of RuleName (+3% to +28%)``."""
+    span = rollup.change_range()
+    changes = ""
+    if span is not None:
+        low, high = (relative_change_text(v) for v in span)
+        changes = f" ({low})" if low == high else f" ({low} to {high})"
+    return f"and {len(rollup.hidden)} more series of {rollup.rule}{changes}"
 
 
 def blind_spot_heading(count: int) -> str:

@@ -27,10 +27,12 @@ __all__ = [
     "firings_of",
     "hold_text",
     "human_duration",
+    "later_text",
     "lead_phrase",
     "reaction_of",
     "reaction_text",
     "series_name",
+    "signal_explanation",
     "silence_text",
     "summarise",
     "summary_text",
@@ -61,6 +63,15 @@ def lead_phrase(seconds: int) -> str:
 def series_name(signal: Signal) -> str:
     """The series as Prometheus users write it, ``metric{label="value"}``."""
     return describe_series(signal.labels)
+
+
+def signal_explanation(signal: Signal, explanation: str) -> str:
+    """The explanation without the series name it starts with, for layouts that show
+    the series beside it: a label set printed twice in one row is noise."""
+    name = series_name(signal)
+    if explanation.startswith(name + " "):
+        return explanation[len(name) + 1 :]
+    return explanation
 
 
 def firings_of(signal: Signal) -> list[Firing]:
@@ -220,6 +231,8 @@ class Summary:
     rules_fired_before: int
     rules_fired_after_only: int
     earliest: tuple[Signal, Firing] | None
+    rules_fired_at: int = 0
+    """Rules whose first firing is at the incident itself (neither before nor after)."""
 
     @property
     def earliest_lead(self) -> int | None:
@@ -230,12 +243,15 @@ def summarise(result: ReplayResult) -> Summary:
     """Count rules that fired before (and only after) the incident; find the earliest.
 
     Rules are identified by ``(group, rule)``. "Before" means the firing started strictly
-    before the incident: a warning at the incident time told nobody anything early.
+    before the incident: a warning at the incident time told nobody anything early. A
+    rule whose first firing is at the incident is counted as such, not as "after": the
+    table says "at the incident" for it, and the sentence must agree.
     """
     signals = fired_signals(result)
     rules = {(o.group, o.rule) for o in result.outcomes}
     rules |= {(s.group, s.rule) for s in signals}
     before: set[tuple[str, str]] = set()
+    at_incident: set[tuple[str, str]] = set()
     fired: set[tuple[str, str]] = set()
     earliest: tuple[Signal, Firing] | None = None
     for signal in signals:
@@ -244,17 +260,35 @@ def summarise(result: ReplayResult) -> Summary:
         first = firings_of(signal)[0]
         if first.start < result.incident:
             before.add(key)
+        elif first.start == result.incident:
+            at_incident.add(key)
         if earliest is None:  # signals are already in first-firing order
             earliest = (signal, first)
+    at_incident -= before
     return Summary(
         incident=result.incident,
         start=result.start,
         end=result.end,
         rules_total=len(rules),
         rules_fired_before=len(before),
-        rules_fired_after_only=len(fired - before),
+        rules_fired_after_only=len(fired - before - at_incident),
         earliest=earliest,
+        rules_fired_at=len(at_incident),
     )
+
+
+def later_text(s: Summary) -> str:
+    """The rules that fired, but not before the incident, in the words of the table's
+    lead times: ``1 more fired at the incident and 2 only after it`` (or ``""``)."""
+    more = "more " if s.rules_fired_before else ""
+    at, after = s.rules_fired_at, s.rules_fired_after_only
+    if at and after:
+        return f"{at} {more}fired at the incident and {after} only after it"
+    if at:
+        return f"{at} {more}fired at the incident"
+    if after:
+        return f"{after} {more}fired only after it"
+    return ""
 
 
 def _identity(text: str) -> str:
@@ -290,8 +324,9 @@ def summary_text(
         parts.append(
             plain(f"{s.rules_fired_before} of {s.rules_total} {verb} fired before the incident")
         )
-    if s.rules_fired_after_only:
-        parts.append(plain(f"; {s.rules_fired_after_only} more fired only after it"))
+    later = later_text(s)
+    if later:
+        parts.append(plain(f"; {later}"))
     parts.append(plain(". "))
     if s.earliest is not None and s.earliest_lead is not None:
         signal, firing = s.earliest

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from adapters.sources.base import Source
-from detector.evaluate import required_history
 from detector.rule import DEFAULT_STEP, Rule
 from detector.series import Series
 
@@ -64,9 +63,15 @@ class IncrementalFetcher:
         self,
         source: Source,
         *,
-        history: Callable[[Rule, int], int] = required_history,
+        history: Callable[[Rule, int], int] | None = None,
         default_step: int = DEFAULT_STEP,
     ) -> None:
+        if history is None:
+            # The detection engine is imported with the first wrapped source, not with
+            # adapters.sources: commands that only validate files never need it.
+            from detector.evaluate import required_history  # noqa: PLC0415
+
+            history = required_history
         self.source = source
         self._history = history
         self._default_step = default_step

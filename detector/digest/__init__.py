@@ -46,7 +46,12 @@ The modules, one job each:
 - :mod:`~detector.digest.classify`: each alert's item and section;
 - :mod:`~detector.digest.impact` and :mod:`~detector.digest.ranking`: impact, titles, order;
 - :mod:`~detector.digest.blind_spots`: rules and series that cannot speak for the period;
-- :mod:`~detector.digest.sparklines` and :mod:`~detector.digest.links`: what an item shows.
+- :mod:`~detector.digest.sparklines` and :mod:`~detector.digest.links`: what an item shows
+  (the sparkline without the daily wave, when the series has one).
+
+Many drifting series of one rule in one group of a section (sixty pods of a deployment)
+are read as one finding: :meth:`Digest.rolled_up` lists the top few and counts the rest
+(:data:`~detector.digest.model.ROLLUP_ABOVE`); the JSON rendering keeps every item.
 """
 
 from __future__ import annotations
@@ -62,7 +67,9 @@ from detector.digest.model import (
     DigestItem,
     Interval,
     RecordedFiring,
+    RollUp,
     Section,
+    roll_up,
 )
 
 __all__ = [
@@ -77,8 +84,10 @@ __all__ = [
     "DigestItem",
     "Interval",
     "RecordedFiring",
+    "RollUp",
     "Section",
     "build_digest",
     "check_link_template",
     "format_link",
+    "roll_up",
 ]

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from detector.digest.model import Interval, RecordedFiring
 from detector.finding import Finding, Kind
-from detector.replay import ReplayResult, Signal
 from detector.series import fingerprint
+
+if TYPE_CHECKING:
+    from detector.replay import (  # types only: the engine is not imported with the digest
+        ReplayResult,
+        Signal,
+    )
 
 
 @dataclass

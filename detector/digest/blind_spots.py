@@ -5,15 +5,19 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
 from detector.digest.model import BlindSpot, DigestItem
 from detector.explain import describe_series
 from detector.periods import Period
-from detector.replay import ReplayResult
 from detector.series import Series
+
+if TYPE_CHECKING:
+    from detector.replay import (
+        ReplayResult,  # types only: the engine is not imported with the digest
+    )
 
 COVERAGE_MIN: Final = 0.5  # samples over less than half the period: a blind spot
 SILENCE_STEPS: Final = 4  # no sample in the last 4 steps of the period: went silent

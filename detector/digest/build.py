@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detector.digest.activities import _activities, _Activity, _latest_finding
 from detector.digest.blind_spots import _blind_spots
@@ -16,9 +16,13 @@ from detector.digest.model import DEFAULT_GROUP_LABELS, Digest, DigestItem, Reco
 from detector.digest.ranking import _ranked, _with_titles
 from detector.finding import Direction, Finding
 from detector.periods import Period
-from detector.replay import ReplayResult
 from detector.series import Series
 from detector.suppressions import Suppression, split_suppressed
+
+if TYPE_CHECKING:
+    from detector.replay import (
+        ReplayResult,  # types only: the engine is not imported with the digest
+    )
 
 
 def build_digest(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from detector.digest.activities import _Activity
 from detector.digest.model import DigestItem, Section
@@ -12,8 +12,12 @@ from detector.digest.sparklines import _sparkline, _sparkline_ends
 from detector.digest.tracking import _Drift, _drifting, _recent_level, _track
 from detector.finding import Kind
 from detector.periods import Period
-from detector.replay import ReplayResult
 from detector.series import Series
+
+if TYPE_CHECKING:
+    from detector.replay import (
+        ReplayResult,  # types only: the engine is not imported with the digest
+    )
 
 
 def _classify(

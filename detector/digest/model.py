@@ -16,6 +16,11 @@ from detector.periods import Period
 DIGEST_VERSION: Final = 2
 DEFAULT_GROUP_LABELS: Final = ("team", "service")
 LEVEL_KINDS: Final = frozenset({Kind.LEVEL_SHIFT, Kind.TREND, Kind.VOLUME})
+ROLLUP_ABOVE: Final = 5
+"""More items than this of one rule in one group of a section are rolled up into one
+entry (:class:`RollUp`): sixty drifting pods of one rule are one finding to read."""
+ROLLUP_SHOWN: Final = 3
+"""Items a roll-up lists in full (the highest-ranked); the rest are counted."""
 
 
 class Section(StrEnum):
@@ -133,6 +138,43 @@ class DigestItem:
 
 
 @dataclass(frozen=True)
+class RollUp:
+    """Many items of one rule in one group of a section: the top few in full, the rest
+    counted with the range of their changes."""
+
+    rule: str
+    shown: tuple[DigestItem, ...]
+    hidden: tuple[DigestItem, ...]
+
+    @property
+    def count(self) -> int:
+        return len(self.shown) + len(self.hidden)
+
+    def change_range(self) -> tuple[float, float] | None:
+        """The smallest and largest change among the items not shown, if any is known."""
+        changes = [i.change for i in self.hidden if math.isfinite(i.change)]
+        return (min(changes), max(changes)) if changes else None
+
+
+def roll_up(items: list[DigestItem]) -> list[DigestItem | RollUp]:
+    """``items`` (in rank order) with each rule that has more than :data:`ROLLUP_ABOVE` of
+    them replaced by one :class:`RollUp`, where its best item stood."""
+    by_rule: dict[str, list[DigestItem]] = {}
+    for item in items:
+        by_rule.setdefault(item.rule, []).append(item)
+    entries: list[DigestItem | RollUp] = []
+    for item in items:
+        members = by_rule[item.rule]
+        if len(members) <= ROLLUP_ABOVE:
+            entries.append(item)
+        elif item is members[0]:
+            entries.append(
+                RollUp(item.rule, tuple(members[:ROLLUP_SHOWN]), tuple(members[ROLLUP_SHOWN:]))
+            )
+    return entries
+
+
+@dataclass(frozen=True)
 class BlindSpot:
     """A rule whose silence means nothing: it saw no data, failed, or too little data."""
 
@@ -167,6 +209,13 @@ class Digest:
         for item in self.section(section):
             groups.setdefault(item.team, []).append(item)
         return list(groups.items())
+
+    def rolled_up(
+        self, section: Section
+    ) -> list[tuple[tuple[tuple[str, str], ...], list[DigestItem | RollUp]]]:
+        """:meth:`grouped`, with the many items of one rule in a group rolled up
+        (:func:`roll_up`): what a person reads; the JSON keeps every item."""
+        return [(team, roll_up(items)) for team, items in self.grouped(section)]
 
     def counts(self) -> dict[str, int]:
         counts = {section.value: len(self.section(section)) for section in Section}
