@@ -32,6 +32,7 @@ from typing import Annotated
 import typer
 
 from adapters.backtest.library import duplicate_ids, is_incident_file, load_incident_file
+from adapters.cli.exitcodes import ExitCode
 from adapters.errors import InputError, Problem, SourceUnavailable
 from adapters.logging import configure_logging
 from adapters.rulefiles import load_rule_file, yaml_files
@@ -103,7 +104,7 @@ def check_command(
     if problems:
         for problem in problems:
             typer.echo(str(problem), err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.USAGE if any(p.unreadable for p in problems) else 1) from None
     for path, rule_file in loaded:
         typer.echo(f"{path}: {_summary(rule_file)} OK")
     for path, incident in incidents:
