@@ -87,6 +87,9 @@ def _yaml_bool_as_text(value: Any) -> Any:
 DEFAULT_STEP = 60
 """Step for sources with no natural one (Prometheus, Loki, logs) when a rule sets none."""
 
+MIN_WINDOW_STEPS = 24
+"""Steps a rule's window must hold: fewer samples cannot tell a change from noise."""
+
 _SIGNAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -217,9 +220,10 @@ class Rule(BaseModel):
             raise ValueError("'detect' lists a kind twice")
         if Kind.EXHAUSTION in self.detect and self.limit is None:
             raise ValueError("kind 'exhaustion' needs 'limit' (the value at which it breaks)")
-        if self.step is not None and self.window < 24 * self.step:
+        if self.step is not None and self.window < MIN_WINDOW_STEPS * self.step:
             raise ValueError(
-                f"window ({self.window}s) must hold at least 24 steps ({24 * self.step}s)"
+                f"window ({self.window}s) must hold at least {MIN_WINDOW_STEPS} steps "
+                f"({MIN_WINDOW_STEPS * self.step}s)"
             )
         return self
 

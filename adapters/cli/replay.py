@@ -18,6 +18,7 @@ from adapters.backtest.json_report import story_to_dict
 from adapters.backtest.markdown import render_story_markdown
 from adapters.backtest.story import Story, build_story
 from adapters.backtest.terminal import print_story
+from adapters.cli.exitcodes import ExitCode
 from adapters.cli.options import duration_option, time_option
 from adapters.errors import InputError, SourceUnavailable
 from adapters.ledger import Ledger
@@ -29,7 +30,12 @@ from adapters.reports.terminal_report import print_summary
 from adapters.rulefiles import load_rule_files
 from adapters.sources import default_sources
 from adapters.sources.base import Source
-from adapters.sources.files import CSV_SUFFIXES, JSONL_SUFFIXES, read_series_file
+from adapters.sources.files import (
+    CSV_SUFFIXES,
+    JSONL_SUFFIXES,
+    read_series_file,
+    window_holds_step,
+)
 from adapters.suppressions import load_suppressions, suppressions_files_near
 from detector.finding import Kind
 from detector.replay import ReplayResult, group_offset
@@ -62,10 +68,13 @@ def series_file_plan(
     kinds: list[Kind],
     seasonality: Seasonality,
     window: int | None,
+    strict_order: bool = False,
 ) -> tuple[list[ScheduledRule], int, int]:
     """One default rule for a lone series file; returns it with the data's first/last time."""
-    series = read_series_file(path)
+    series = read_series_file(path, strict_order=strict_order)
     step = series[0].step
+    default_window: int = Rule.model_fields["window"].default
+    window_holds_step(str(path), window or default_window, step, setting="--window")
     fields: dict[str, object] = {
         "signal": signal_name_for(path),
         "source": "file",
@@ -198,9 +207,17 @@ def replay_command(
         ),
     ] = False,
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
+    strict_order: Annotated[
+        bool,
+        typer.Option(
+            "--strict-order",
+            help="Refuse series files whose samples are out of time order, instead of "
+            "sorting them into place with a warning.",
+        ),
+    ] = False,
 ) -> None:
     configure_logging(log_level)
-    sources = default_sources()
+    sources = default_sources(strict_order=strict_order)
     try:
         incident = time_option(at, "--at")
         lookback_seconds = duration_option(lookback, "--lookback")
@@ -210,6 +227,7 @@ def replay_command(
                 list(detect or SERIES_FILE_KINDS),
                 seasonality,
                 duration_option(window, "--window"),
+                strict_order,
             )
             incident = last if incident is None else incident
             start = first if lookback_seconds is None else incident - lookback_seconds
@@ -235,6 +253,6 @@ def replay_command(
     except InputError as exc:
         for problem in exc.problems:
             typer.echo(str(problem), err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(ExitCode.USAGE) from None
     title = "graysignal replay: " + ", ".join(p.name for p in paths)
     write_output(result, output_format, output, title, build_story(result) if story else None)
