@@ -40,4 +40,6 @@ app.command("demo", help="Replay a bundled real incident and write an HTML repor
 
 
 def main() -> None:
-    app()
+    from adapters.cli.guard import run_guarded  # noqa: PLC0415 - one line, no traceback
+
+    run_guarded(app)
