@@ -16,16 +16,24 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from detector.durations import parse_duration
 from detector.finding import Kind
 
+MAX_DURATION = 100 * 365 * 86400
+"""The longest duration a rule may state (100y): longer ones are typos, and times that
+far apart overflow the 64-bit arithmetic of series and windows."""
+
 
 def _duration(value: Any) -> Any:
-    """Accept ``5m``-style strings, or whole seconds as an integer."""
+    """Accept ``5m``-style strings, or whole seconds as an integer, up to 100 years."""
     if isinstance(value, bool):
         raise ValueError("a duration must be a string such as 5m, not a boolean")
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        return parse_duration(value)
-    return parse_duration(str(value))
+        seconds = value
+    elif isinstance(value, str):
+        seconds = parse_duration(value)
+    else:
+        seconds = parse_duration(str(value))
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {str(value)[:40]!r} is longer than 100y, the longest accepted")
+    return seconds
 
 
 DURATION_PATTERN = r"^(\d+(s|m|h|d|w|y))+$"

@@ -52,6 +52,8 @@ enough that the text of a chunk is all a read holds besides compact arrays."""
 LATEST_TIMESTAMP = 253_402_300_799
 """9999-12-31T23:59:59Z. A numeric timestamp after it is not Unix seconds (it is
 usually milliseconds), and saying so beats a grid of a million years."""
+EARLIEST_TIMESTAMP = -62_135_596_800
+"""0001-01-01T00:00:00Z: earlier times cannot even be printed."""
 
 CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
@@ -101,7 +103,7 @@ class _Rows:
         self.label_sets: dict[LabelKey, int] = {}
         self._texts: list[str] = []
         self._stamps: list[IntArray] = []
-        self._future_reported = False
+        self._outside_reported = False
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -147,14 +149,17 @@ class _Rows:
             for bad in exc.errors:
                 self.problems.add(bad.message, self.lines[first + bad.index])
             stamps = np.zeros(len(texts), np.int64)
-        future = np.flatnonzero(stamps > LATEST_TIMESTAMP)
-        if future.size and not self._future_reported:  # once: every row is likely so
-            self._future_reported = True
-            self.problems.add(
-                f"timestamp {texts[int(future[0])].strip()} is after the year 9999: Unix "
-                "milliseconds? graysignal reads Unix seconds or RFC 3339",
-                self.lines[first + int(future[0])],
+        outside = np.flatnonzero((stamps > LATEST_TIMESTAMP) | (stamps < EARLIEST_TIMESTAMP))
+        if outside.size and not self._outside_reported:  # once: every row is likely so
+            self._outside_reported = True
+            at = int(outside[0])
+            why = (
+                "is after the year 9999: Unix milliseconds? graysignal reads Unix seconds "
+                "or RFC 3339"
+                if stamps[at] > LATEST_TIMESTAMP
+                else "is before the year 1"
             )
+            self.problems.add(f"timestamp {texts[at].strip()} {why}", self.lines[first + at])
         self._stamps.append(stamps)
 
     def arrays(self) -> tuple[IntArray, FloatArray, IntArray, IntArray]:
