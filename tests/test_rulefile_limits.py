@@ -120,7 +120,10 @@ def test_a_nul_byte_is_reported_at_its_line(tmp_path: Path) -> None:
 
     problem = refusal(path)
 
-    assert (problem.line, problem.message) == (2, "invalid YAML: a NUL byte (0x00); rule files are text")
+    assert (problem.line, problem.message) == (
+        2,
+        "invalid YAML: a NUL byte (0x00); rule files are text",
+    )
 
 
 def test_a_file_larger_than_the_limit_is_refused_before_it_is_read(tmp_path: Path) -> None:
