@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import ByteSize, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from adapters.errors import InputError, Problem
@@ -73,6 +73,16 @@ class ServerSettings(BaseSettings):
     )
     max_series_per_rule: int = Field(
         default=1000, ge=1, description="a query matching more series fails its rule"
+    )
+    max_response_bytes: ByteSize = Field(
+        default=ByteSize(64 << 20),
+        gt=0,
+        description="an answer larger than this fails its rule (read no further)",
+    )
+    max_request_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="one request, from connecting to the last byte of the answer",
     )
     retries: int = Field(default=3, ge=0, description="retries after the first attempt")
     backoff_seconds: float = Field(
