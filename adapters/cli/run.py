@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
+from adapters.cli.exitcodes import ExitCode
 from adapters.daemon.settings import load_settings
 from adapters.logging import configure_logging
 
@@ -52,7 +53,12 @@ def run_command(
         raise typer.Exit(2) from None
     configure_logging(settings.log_level, json=settings.log_format == "json")
     from adapters.daemon.service import Service  # noqa: PLC0415 - keeps `graysignal check` light
+    from adapters.ledger import LedgerError  # noqa: PLC0415
 
-    service = Service(settings)
+    try:
+        service = Service(settings)
+    except LedgerError as exc:  # e.g. a read-only disk: say so, nothing is lost on it
+        typer.echo(f"graysignal run: {exc}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
     code = service.run_once() if once else service.run_forever()
     raise typer.Exit(code)
