@@ -1,11 +1,26 @@
-"""structlog set-up: human-readable lines on a terminal, JSON lines elsewhere."""
+"""structlog set-up: human-readable lines on a terminal, JSON lines elsewhere.
+
+A line logged with an exception (``log.exception``) carries it as ``error``, one line
+(``<type>: <first line of the message>``), scrubbed of secrets; the traceback is added
+as ``exception`` only with ``--debug`` or ``GRAYSIGNAL_DEBUG=1``, as the command line
+does (adapters/cli/guard.py).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
+import traceback
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 import structlog
+
+from adapters.secrets import environment_secrets, redact
+
+DEBUG_ENV = "GRAYSIGNAL_DEBUG"
+ERROR_CHARS = 300
 
 
 def configure_logging(level: str = "warning", json: bool | None = None) -> None:
@@ -19,6 +34,7 @@ def configure_logging(level: str = "warning", json: bool | None = None) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            exception_fields,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(
@@ -32,3 +48,31 @@ def configure_logging(level: str = "warning", json: bool | None = None) -> None:
 def _stderr_logger(*args: object) -> structlog.PrintLogger:
     """A logger on the *current* ``sys.stderr`` (it may be swapped, e.g. under a test runner)."""
     return structlog.PrintLogger(file=sys.stderr)
+
+
+def debug_enabled(environ: Mapping[str, str] = os.environ) -> bool:
+    """``GRAYSIGNAL_DEBUG`` is set to a true value (``--debug`` sets it too)."""
+    return environ.get(DEBUG_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def exception_fields(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Turn ``exc_info`` into ``error`` (one line) and, when debugging, ``exception``."""
+    exc_info = event.pop("exc_info", None)
+    if not exc_info:
+        return event
+    error = sys.exc_info()[1] if exc_info is True else exc_info
+    if isinstance(error, tuple):
+        error = error[1]
+    if not isinstance(error, BaseException):
+        return event
+    secrets = environment_secrets()
+    lines = str(error).strip().splitlines()
+    message = redact(lines[0][:ERROR_CHARS] if lines else "", secrets)
+    event.setdefault(
+        "error", f"{type(error).__name__}: {message}" if message else type(error).__name__
+    )
+    if debug_enabled():
+        event["exception"] = redact("".join(traceback.format_exception(error)), secrets)
+    return event

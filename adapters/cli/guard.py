@@ -15,25 +15,20 @@ report must not carry a credential.
 from __future__ import annotations
 
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
-from urllib.parse import urlsplit
 
 from adapters.cli.exitcodes import ExitCode
+from adapters.logging import DEBUG_ENV, debug_enabled
+from adapters.secrets import environment_secrets, redact
 
 __all__ = ["DEBUG_ENV", "DEBUG_FLAG", "debug_requested", "internal_error_line", "run_guarded"]
 
 DEBUG_FLAG = "--debug"
-DEBUG_ENV = "GRAYSIGNAL_DEBUG"
 HINT = f"(run with {DEBUG_FLAG} for the traceback)"
 MESSAGE_CHARS = 300
-MASK = "**********"
-
-_SECRET_NAME = re.compile(r"^GRAYSIGNAL_.*(TOKEN|PASSWORD|SECRET|KEY|WEBHOOK_URL)", re.IGNORECASE)
-_TRUE = ("1", "true", "yes", "on")
 
 
 def debug_requested(
@@ -48,22 +43,24 @@ def debug_requested(
     end = args.index("--") if "--" in args else len(args)
     flagged = DEBUG_FLAG in args[:end]
     kept = [arg for i, arg in enumerate(args) if i >= end or arg != DEBUG_FLAG]
-    return flagged or environ.get(DEBUG_ENV, "").strip().lower() in _TRUE, kept
+    return flagged or debug_enabled(environ), kept
 
 
 def run_guarded(app: Callable[..., Any], argv: Sequence[str] | None = None) -> NoReturn:
     """Run the typer ``app`` on ``argv`` (default: the process's arguments); an
     unexpected exception becomes :func:`internal_error_line` and exit code 70."""
     debug, args = debug_requested(sys.argv[1:] if argv is None else argv)
+    if debug:  # the daemon's log lines then carry tracebacks too (adapters/logging.py)
+        os.environ[DEBUG_ENV] = "1"
     try:
         app(args=args, prog_name="graysignal")
     except SystemExit:
         raise
     except Exception as exc:
-        secrets = _secrets(os.environ)
+        secrets = environment_secrets()
         if debug:
             text = "".join(traceback.format_exception(exc))
-            sys.stderr.write(_scrub(text, secrets))
+            sys.stderr.write(redact(text, secrets))
         sys.stderr.write(internal_error_line(exc, secrets, hint=not debug) + "\n")
         sys.stderr.flush()
         raise SystemExit(ExitCode.SOFTWARE) from None
@@ -75,27 +72,8 @@ def internal_error_line(
 ) -> str:
     """``graysignal: internal error: <type>: <first line of the message> (hint)``."""
     lines = str(exc).strip().splitlines()
-    message = _scrub(lines[0] if lines else "", secrets)
+    message = redact(lines[0] if lines else "", secrets)
     if len(message) > MESSAGE_CHARS:
         message = message[: MESSAGE_CHARS - 3] + "..."
     what = f"{type(exc).__name__}: {message}" if message else type(exc).__name__
     return f"graysignal: internal error: {what}" + (f" {HINT}" if hint else "")
-
-
-def _secrets(environ: Mapping[str, str]) -> list[str]:
-    """Secret values in the environment, with the credential parts of secret URLs."""
-    found: list[str] = []
-    for name, value in environ.items():
-        if not value or not _SECRET_NAME.search(name):
-            continue
-        found.append(value)
-        parts = urlsplit(value)
-        if parts.scheme and parts.netloc:
-            found += [p for p in (parts.path, parts.query, parts.password or "") if len(p) > 4]
-    return sorted(set(found), key=len, reverse=True)
-
-
-def _scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, MASK)
-    return text
