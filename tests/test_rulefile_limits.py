@@ -7,7 +7,6 @@ it is marked *unreadable* so that ``check`` exits 2 rather than judging the file
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -17,18 +16,13 @@ from typer.testing import CliRunner
 from adapters.cli.check import check_command
 from adapters.errors import InputError, Problem
 from adapters.rulefiles import load_rule_file, top_level_keys
+from tests.test_rulefiles import write
 
 RULE = """\
       - signal: S{n}
         source: prometheus
         query: up
 """
-
-
-def write(directory: Path, text: str, name: str = "rules.yaml") -> Path:
-    path = directory / name
-    path.write_text(textwrap.dedent(text), encoding="utf-8")
-    return path
 
 
 def refusal(path: Path) -> Problem:

@@ -21,17 +21,10 @@ from adapters.errors import InputError, Problem
 from adapters.limits import Limits
 from adapters.sources.files import FileSource, read_series_file
 from detector.rule import Rule
+from tests.conftest import NAB_ROOT
+from tests.test_file_source import T0, write
 
-T0 = 1_795_168_800  # 2026-11-20T10:00:00Z
-NAB_MACHINE = Path(
-    "/work/shared/datasets/nab/data/realKnownCause/machine_temperature_system_failure.csv"
-)
-
-
-def write(tmp_path: Path, name: str, text: str) -> Path:
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
+NAB_MACHINE = NAB_ROOT / "data" / "realKnownCause" / "machine_temperature_system_failure.csv"
 
 
 def refusal(path: Path, **options: object) -> Problem:
