@@ -43,6 +43,11 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_SECOND = timedelta(seconds=1)
 _UNIT_DIVISOR = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+LATEST_TIMESTAMP = 253_402_300_799
+"""9999-12-31T23:59:59Z, the last second RFC 3339 can write: a later number is not Unix
+seconds (it is usually milliseconds)."""
+EARLIEST_TIMESTAMP = -62_135_596_800
+"""0001-01-01T00:00:00Z: earlier times cannot even be printed."""
 _OUT_OF_RANGE = 2**62
 """Unix seconds this large overflow int64 arithmetic (and are no time at all); callers
 that want a tighter bound (a file reader naming milliseconds) check it themselves."""

@@ -36,6 +36,7 @@ from adapters.errors import InputError, SourceUnavailable
 from adapters.limits import MAX_ABS_VALUE
 from adapters.settings import ServerSettings
 from adapters.sources.bounded import get_answer, request_deadline
+from adapters.timeparse import LATEST_TIMESTAMP
 from detector.rule import DEFAULT_STEP, Rule
 from detector.series import FloatArray, IntArray, Series, fingerprint, format_labels
 
@@ -50,9 +51,6 @@ MAX_BACKOFF_SECONDS = 30.0
 """Cap on one retry delay, so a long outage costs bounded time per rule."""
 
 MASK = "**********"
-
-_LATEST_SECONDS = 253_402_300_800
-"""A sample timestamp at or after 10000-01-01 is not Unix seconds: a malformed answer."""
 
 T = TypeVar("T")
 
@@ -467,7 +465,7 @@ class SeriesCollector:
             values = np.array([float(pair[1]) for pair in raw], dtype=np.float64)
         except (TypeError, ValueError, IndexError, KeyError, OverflowError):
             seconds = np.array([np.nan])
-        if not (np.abs(seconds) < _LATEST_SECONDS).all():  # false for NaN too
+        if not (np.abs(seconds) <= LATEST_TIMESTAMP).all():  # false for NaN too
             raise self._ctx.error(
                 f"unexpected answer: series {labels} has a sample that is not "
                 '[<unix seconds>, "<value>"]'

@@ -22,7 +22,12 @@ import numpy as np
 
 from adapters.errors import InputError, Problem
 from adapters.limits import MAX_ABS_VALUE, Limits, over_limit
-from adapters.timeparse import TimestampError, parse_timestamps
+from adapters.timeparse import (
+    EARLIEST_TIMESTAMP,
+    LATEST_TIMESTAMP,
+    TimestampError,
+    parse_timestamps,
+)
 from detector.series import FloatArray, IntArray
 
 MAX_PROBLEMS = 20
@@ -32,11 +37,6 @@ CHUNK_ROWS = 65_536
 """Timestamps parsed at a time: large enough for pandas' vectorised parser, small
 enough that the text of a chunk is all a read holds besides compact arrays."""
 
-LATEST_TIMESTAMP = 253_402_300_799
-"""9999-12-31T23:59:59Z. A numeric timestamp after it is not Unix seconds (it is
-usually milliseconds), and saying so beats a grid of a million years."""
-EARLIEST_TIMESTAMP = -62_135_596_800
-"""0001-01-01T00:00:00Z: earlier times cannot even be printed."""
 
 LabelKey = tuple[tuple[str, str], ...]
 
