@@ -11,11 +11,18 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem in one input, e.g. ``rules.yaml:12: unknown detector 'foo'``."""
+    """One problem in one input, e.g. ``rules.yaml:12: unknown detector 'foo'``.
+
+    ``unreadable`` marks an input that could not be read at all, or was refused before
+    it was read because it is over a stated limit (adapters/limits.py): there is
+    nothing to judge in it, so even ``check``, whose verdict on a wrong file is exit
+    code 1, exits 2 (usage) for it.
+    """
 
     source: str
     message: str
     line: int | None = None
+    unreadable: bool = False
 
     def __str__(self) -> str:
         where = f"{self.source}:{self.line}" if self.line is not None else self.source
@@ -32,8 +39,15 @@ class InputError(Exception):
         super().__init__("\n".join(str(p) for p in problems))
 
     @classmethod
-    def at(cls, source: str, message: str, line: int | None = None) -> InputError:
-        return cls([Problem(source, message, line)])
+    def at(
+        cls, source: str, message: str, line: int | None = None, *, unreadable: bool = False
+    ) -> InputError:
+        return cls([Problem(source, message, line, unreadable)])
+
+    @property
+    def unreadable(self) -> bool:
+        """Whether any input could not be read at all or was over a limit (exit code 2)."""
+        return any(problem.unreadable for problem in self.problems)
 
 
 class SourceUnavailable(Exception):

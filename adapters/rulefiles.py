@@ -21,6 +21,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -29,6 +30,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from adapters.errors import InputError, Problem
+from adapters.limits import Limits, load_limits, over_limit
+from adapters.yamlsafe import parse_yaml, read_yaml_text
 from detector.rule import LogOptions, Rule, RuleFile, RuleGroup
 
 __all__ = [
@@ -72,13 +75,15 @@ def load_rule_file(path: str | Path) -> RuleFile:
     rule file's directory, so a rule file means the same thing whatever the working
     directory of the process that loads it.
     """
+    limits = load_limits()
     rule_file = load_yaml_model(
         path,
         RuleFile,
         top_level="'groups:'",
         empty="'groups:' with rule groups",
-        checks=(_duplicate_names,),
+        checks=(_duplicate_names, partial(_rule_limits, limits=limits)),
         models_at=_MODEL_AT,
+        limits=limits,
     )
     return _with_absolute_paths(rule_file, Path(os.path.abspath(path)).parent)
 
@@ -91,6 +96,7 @@ def load_yaml_model(
     empty: str,
     checks: Sequence[NodeCheck] = (),
     models_at: Mapping[tuple[str, ...], type[BaseModel]] | None = None,
+    limits: Limits | None = None,
 ) -> ModelT:
     """Read one YAML file into ``model``; raise :class:`InputError` listing every problem
     as ``file:line: message``.
@@ -100,12 +106,16 @@ def load_yaml_model(
     mistakes the same way: duplicate keys, YAML syntax, and each validation error at the
     line where the offending key was written. ``top_level`` names what the mapping
     should hold (``"'groups:'"``), ``empty`` what an empty file lacks; ``checks`` are
-    extra node-tree checks run even when validation fails; ``models_at`` maps a path of
-    field names to the model found there, for "did you mean" suggestions.
+    extra node-tree checks run even when validation fails (unless one finds the file over
+    a limit: then nothing more is judged); ``models_at`` maps a path of field names to
+    the model found there, for "did you mean" suggestions. The file's size, lines,
+    nesting and aliases are checked against ``limits`` (:mod:`adapters.yamlsafe`) before
+    it is parsed.
     """
     source = str(path)
-    text = _read_text(Path(path), source)
-    root, data = _parse_yaml(text, source)
+    limits = limits or load_limits()
+    text = read_yaml_text(Path(path), source, limits)
+    root, data = parse_yaml(text, source, limits)
     if root is None or data is None:
         line = 1 if root is None else root.start_mark.line + 1
         raise InputError.at(source, f"file is empty: expected {empty}", line)
@@ -118,6 +128,8 @@ def load_yaml_model(
     problems = _duplicate_keys(root, source)
     for check in checks:
         problems += check(root, source)
+    if any(problem.unreadable for problem in problems):
+        raise InputError(sorted((p for p in problems if p.unreadable), key=_by_line))
     try:
         loaded = model.model_validate(data)
     except ValidationError as exc:
@@ -134,7 +146,7 @@ def top_level_keys(path: str | Path) -> frozenset[str]:
     """The keys of a YAML file's top-level mapping; empty when it has none or cannot be
     read or parsed (the loader that is then chosen reports why, at its line)."""
     try:
-        _, data = _parse_yaml(_read_text(Path(path), str(path)), str(path))
+        _, data = parse_yaml(read_yaml_text(Path(path), str(path)), str(path))
     except InputError:
         return frozenset()
     if not isinstance(data, dict):
@@ -181,49 +193,6 @@ def rule_file_json_schema() -> str:
         **RuleFile.model_json_schema(by_alias=True),
     }
     return json.dumps(schema, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-
-
-# --- reading and parsing -------------------------------------------------------------
-
-
-def _read_text(path: Path, source: str) -> str:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError.at(source, "no such file") from None
-    except IsADirectoryError:
-        raise InputError.at(
-            source, "is a directory; pass it to `graysignal check` to load its *.yaml files"
-        ) from None
-    except OSError as exc:
-        raise InputError.at(source, f"cannot read file: {exc.strerror or exc}") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        byte = raw[exc.start]
-        raise InputError.at(source, f"not UTF-8 text (byte 0x{byte:02x})", line) from None
-
-
-def _parse_yaml(text: str, source: str) -> tuple[yaml.Node | None, Any]:
-    """Compose the node tree (for line numbers) and construct data from the same parse."""
-    loader = yaml.SafeLoader(text)
-    try:
-        root = loader.get_single_node()
-        return root, (None if root is None else loader.construct_document(root))
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        what = "; ".join(part for part in (exc.context, exc.problem) if part)
-        where = f" (column {mark.column + 1})" if mark is not None else ""
-        line = mark.line + 1 if mark is not None else None
-        raise InputError.at(source, f"invalid YAML: {what}{where}", line) from None
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        raise InputError.at(source, f"invalid YAML: {exc.reason}", line) from None
-    except yaml.YAMLError as exc:
-        raise InputError.at(source, f"invalid YAML: {exc}") from None
-    finally:
-        loader.dispose()
 
 
 # --- walking the node tree ------------------------------------------------------------
@@ -355,6 +324,34 @@ def _duplicate_names(root: yaml.Node, source: str) -> list[Problem]:
     return problems
 
 
+def _rule_limits(root: yaml.Node, source: str, *, limits: Limits) -> list[Problem]:
+    """The rule count and each rule's labels against the limits, on the node tree and
+    before validation, so an oversized file is refused without validating it."""
+    rules = [rule for group in _items(root, "groups") for rule in _items(group, "rules")]
+    if len(rules) > limits.rules_per_file:
+        message = f"the file defines {len(rules):,} rules"
+        return [over_limit(source, message, "rules_per_file", limits.rules_per_file)]
+    problems = []
+    for rule in rules:
+        entry = _find_key(rule, "labels") if isinstance(rule, yaml.MappingNode) else None
+        if entry is None or not isinstance(entry[1], yaml.MappingNode):
+            continue
+        key, labels = entry
+        if len(labels.value) > limits.labels:
+            message = f"labels: {len(labels.value):,} labels"
+            line = key.start_mark.line + 1
+            problems.append(over_limit(source, message, "labels", limits.labels, line))
+            continue
+        for name, value in labels.value:
+            if isinstance(value, yaml.ScalarNode) and len(value.value) > limits.label_value_chars:
+                message = f"labels.{name.value}: the value has {len(value.value):,} characters"
+                line = value.start_mark.line + 1
+                problems.append(
+                    over_limit(source, message, "label_value_chars", limits.label_value_chars, line)
+                )
+    return problems
+
+
 # --- turning pydantic errors into problems ------------------------------------------
 
 
@@ -434,12 +431,17 @@ def _quote_hint(value: Any) -> str:
     return ""
 
 
+_SHOWN_CHARS = 80
+"""A value quoted in a message is cut here: the user needs to recognise it, not reread it."""
+
+
 def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
-    return repr(value)
+    text = repr(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 3] + "..."
 
 
 def _kind_of(value: Any) -> str:

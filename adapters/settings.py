@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import ByteSize, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from adapters.errors import InputError, Problem
@@ -30,6 +30,7 @@ __all__ = [
     "PrometheusSettings",
     "ServerSettings",
     "display_url",
+    "env_var_of",
     "load_settings",
 ]
 
@@ -73,6 +74,16 @@ class ServerSettings(BaseSettings):
     max_series_per_rule: int = Field(
         default=1000, ge=1, description="a query matching more series fails its rule"
     )
+    max_response_bytes: ByteSize = Field(
+        default=ByteSize(64 << 20),
+        gt=0,
+        description="an answer larger than this fails its rule (read no further)",
+    )
+    max_request_seconds: float = Field(
+        default=120.0,
+        gt=0,
+        description="one request, from connecting to the last byte of the answer",
+    )
     retries: int = Field(default=3, ge=0, description="retries after the first attempt")
     backoff_seconds: float = Field(
         default=0.5, ge=0, description="first retry delay; doubles on each further retry"
@@ -110,7 +121,7 @@ class ServerSettings(BaseSettings):
     @classmethod
     def env_var(cls, field: str) -> str:
         """The environment variable that sets ``field``."""
-        return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
+        return env_var_of(cls, field)
 
     def request_headers(self) -> dict[str, str]:
         """Headers for every request: the extra ones, the tenant and the bearer token."""
@@ -192,9 +203,14 @@ class LokiSettings(ServerSettings):
     )
 
 
-S = TypeVar("S", bound=ServerSettings)
+S = TypeVar("S", bound=BaseSettings)
 
 _FIELD_IN_SETTINGS_ERROR = re.compile(r'field "(?P<field>[^"]+)"')
+
+
+def env_var_of(cls: type[BaseSettings], field: str) -> str:
+    """The environment variable that sets ``field`` of the settings class ``cls``."""
+    return f"{cls.model_config.get('env_prefix', '')}{field}".upper()
 
 
 def load_settings(cls: type[S], **overrides: Any) -> S:
@@ -206,13 +222,13 @@ def load_settings(cls: type[S], **overrides: Any) -> S:
         problems = []
         for error in exc.errors(include_input=False, include_url=False):
             field = str(error["loc"][0]) if error["loc"] else ""
-            where = cls.env_var(field) if field else f"{cls.env_var('')}*"
+            where = env_var_of(cls, field) if field else f"{env_var_of(cls, '')}*"
             problems.append(Problem(where, _plain(error["msg"])))
         raise InputError(problems) from None
     except SettingsError as exc:
         match = _FIELD_IN_SETTINGS_ERROR.search(str(exc))
         field = match["field"] if match else ""
-        where = cls.env_var(field) if field else f"{cls.env_var('')}*"
+        where = env_var_of(cls, field) if field else f"{env_var_of(cls, '')}*"
         hint = (
             'must be a JSON object such as {"X-Scope-OrgID": "tenant"}'
             if field == "headers"

@@ -45,6 +45,14 @@ _NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ONE_SECOND = timedelta(seconds=1)
 _UNIT_DIVISOR = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}
+LATEST_TIMESTAMP = 253_402_300_799
+"""9999-12-31T23:59:59Z, the last second RFC 3339 can write: a later number is not Unix
+seconds (it is usually milliseconds)."""
+EARLIEST_TIMESTAMP = -62_135_596_800
+"""0001-01-01T00:00:00Z: earlier times cannot even be printed."""
+_OUT_OF_RANGE = 2**62
+"""Unix seconds this large overflow int64 arithmetic (and are no time at all); callers
+that want a tighter bound (a file reader naming milliseconds) check it themselves."""
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,10 @@ class TimestampError(ValueError):
         super().__init__(f"value #{first.index}: {first.message}")
 
 
+def _cut(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def _datetime_to_seconds(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
@@ -82,13 +94,14 @@ def parse_timestamp(text: str, fmt: str | None = None) -> int:
         try:
             return _datetime_to_seconds(datetime.strptime(cleaned, fmt))
         except ValueError as exc:
-            raise ValueError(f"invalid timestamp {text!r}: does not match format {fmt!r}") from exc
+            raise ValueError(
+                f"invalid timestamp {_cut(text)!r}: does not match format {fmt!r}"
+            ) from exc
     if _NUMBER.fullmatch(cleaned):
-        if re.fullmatch(r"[+-]?\d+", cleaned):
-            return int(cleaned)
-        seconds = float(cleaned)
-        if math.isfinite(seconds):
+        seconds = int(cleaned) if re.fullmatch(r"[+-]?\d+", cleaned) else float(cleaned)
+        if math.isfinite(seconds) and abs(seconds) < _OUT_OF_RANGE:
             return math.floor(seconds)
+        raise ValueError(f"invalid timestamp {_cut(text)!r}: out of range for Unix seconds")
     elif _ISO.fullmatch(cleaned):
         try:
             moment = datetime.fromisoformat(cleaned.upper().replace(",", "."))
@@ -96,7 +109,7 @@ def parse_timestamp(text: str, fmt: str | None = None) -> int:
             pass  # e.g. month 13: same message as any other malformed value
         else:
             return _datetime_to_seconds(moment)
-    raise ValueError(f"invalid timestamp {text!r}: use {ACCEPTED_FORMS}")
+    raise ValueError(f"invalid timestamp {_cut(text)!r}: use {ACCEPTED_FORMS}")
 
 
 def _vectorised(texts: pd.Series, fmt: str | None) -> IntArray | None:
@@ -109,7 +122,7 @@ def _vectorised(texts: pd.Series, fmt: str | None) -> IntArray | None:
             parsed = pd.to_datetime(texts, format=fmt, utc=True)
         elif bool(texts.str.fullmatch(_NUMBER).all()):
             numbers: npt.NDArray[np.float64] = np.asarray(pd.to_numeric(texts), np.float64)
-            if not np.isfinite(numbers).all():
+            if not (np.abs(numbers) < _OUT_OF_RANGE).all():  # also false for NaN and inf
                 return None
             return np.floor(numbers).astype(np.int64)
         elif bool(texts.str.fullmatch(_ISO).all()):

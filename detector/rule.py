@@ -17,16 +17,24 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, WithJsonSche
 from detector.durations import parse_duration
 from detector.finding import Kind
 
+MAX_DURATION = 100 * 365 * 86400
+"""The longest duration a rule may state (100y): longer ones are typos, and times that
+far apart overflow the 64-bit arithmetic of series and windows."""
+
 
 def _duration(value: Any) -> Any:
-    """Accept ``5m``-style strings, or whole seconds as an integer."""
+    """Accept ``5m``-style strings, or whole seconds as an integer, up to 100 years."""
     if isinstance(value, bool):
         raise ValueError("a duration must be a string such as 5m, not a boolean")
     if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        return parse_duration(value)
-    return parse_duration(str(value))
+        seconds = value
+    elif isinstance(value, str):
+        seconds = parse_duration(value)
+    else:
+        seconds = parse_duration(str(value))
+    if seconds > MAX_DURATION:
+        raise ValueError(f"duration {str(value)[:40]!r} is longer than 100y, the longest accepted")
+    return seconds
 
 
 DURATION_PATTERN = r"^(\d+(s|m|h|d|w|y))+$"
@@ -129,6 +137,9 @@ def _yaml_bool_as_text(value: Any) -> Any:
 
 DEFAULT_STEP = 60
 """Step for sources with no natural one (Prometheus, Loki, logs) when a rule sets none."""
+
+MIN_WINDOW_STEPS = 24
+"""Steps a rule's window must hold: fewer samples cannot tell a change from noise."""
 
 _SIGNAL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -260,9 +271,10 @@ class Rule(BaseModel):
             raise ValueError("'detect' lists a kind twice")
         if Kind.EXHAUSTION in self.detect and self.limit is None:
             raise ValueError("kind 'exhaustion' needs 'limit' (the value at which it breaks)")
-        if self.step is not None and self.window < 24 * self.step:
+        if self.step is not None and self.window < MIN_WINDOW_STEPS * self.step:
             raise ValueError(
-                f"window ({self.window}s) must hold at least 24 steps ({24 * self.step}s)"
+                f"window ({self.window}s) must hold at least {MIN_WINDOW_STEPS} steps "
+                f"({MIN_WINDOW_STEPS * self.step}s)"
             )
         return self
 

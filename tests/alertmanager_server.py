@@ -59,6 +59,7 @@ class Request:
     path: str
     headers: dict[str, str]
     body: bytes
+    at: float = 0.0  # wall-clock time it arrived
 
     def json(self) -> Any:
         return json.loads(self.body)
@@ -80,6 +81,7 @@ class RecordingServer:
 
     def __init__(self, responder: Responder | None = None) -> None:
         self.requests: list[Request] = []
+        self.replies: list[Reply] = []  # what each request was answered, in order
         self._script: deque[Reply] = deque()
         self._responder = responder or (lambda request: Reply())
         self._lock = threading.Lock()
@@ -93,6 +95,7 @@ class RecordingServer:
                     self.path,
                     {k.lower(): v for k, v in self.headers.items()},
                     self.rfile.read(length),
+                    time.time(),
                 )
                 reply = server._record(request)
                 if reply.delay:
@@ -121,7 +124,9 @@ class RecordingServer:
     def _record(self, request: Request) -> Reply:
         with self._lock:
             self.requests.append(request)
-            return self._script.popleft() if self._script else self._responder(request)
+            reply = self._script.popleft() if self._script else self._responder(request)
+            self.replies.append(reply)
+            return reply
 
     @property
     def url(self) -> str:
@@ -136,6 +141,11 @@ class RecordingServer:
     def received(self) -> list[Request]:
         with self._lock:
             return list(self.requests)
+
+    def exchanges(self) -> list[tuple[Request, Reply]]:
+        """Every request with the reply it was given."""
+        with self._lock:
+            return list(zip(self.requests, self.replies, strict=True))
 
     def start(self) -> RecordingServer:
         self._thread.start()

@@ -120,7 +120,7 @@ def test_bad_rule_file_is_rejected_with_its_location(
 
     code, output = run("replay", str(rules), "--at", "2026-01-01T00:00:00Z")
 
-    assert code == 2
+    assert code == 2  # usage: the input cannot be used
     assert expected in output
     assert "Traceback" not in output
 
@@ -141,7 +141,7 @@ def test_unknown_detector_message_names_the_choices(tmp_path: Path) -> None:
 def test_missing_series_file_is_named(tmp_path: Path) -> None:
     code, output = run("replay", str(tmp_path / "nope.csv"))
 
-    assert code == 2
+    assert code == 2  # usage: the input cannot be used
     assert "nope.csv" in output
     assert "Traceback" not in output
 
@@ -152,18 +152,18 @@ def test_unparsable_timestamp_names_file_and_line(tmp_path: Path) -> None:
 
     code, output = run("replay", str(csv))
 
-    assert code == 2
+    assert code == 2  # usage: the input cannot be used
     assert "bad.csv:3:" in output
     assert "yesterday" in output
 
 
-def test_non_monotonic_timestamps_name_file_and_line(tmp_path: Path) -> None:
+def test_non_monotonic_timestamps_with_strict_order_name_file_and_line(tmp_path: Path) -> None:
     csv = tmp_path / "order.csv"
     csv.write_text("timestamp,value\n1000,1\n2000,2\n1500,3\n")
 
-    code, output = run("replay", str(csv))
+    code, output = run("replay", str(csv), "--strict-order")
 
-    assert code == 2
+    assert code == 2  # usage: the input cannot be used
     assert "order.csv:4:" in output
 
 
@@ -173,7 +173,7 @@ def test_empty_series_file_says_there_are_no_samples(tmp_path: Path) -> None:
 
     code, output = run("replay", str(csv))
 
-    assert code == 2
+    assert code == 2  # usage: the input cannot be used
     assert "empty.csv" in output and "no samples" in output
 
 

@@ -39,6 +39,7 @@ from adapters.daemon.http import LIVENESS_PATH, METRICS_PATH, READINESS_PATH, Op
 from adapters.daemon.metrics import DaemonMetrics
 from adapters.daemon.settings import DEFAULT_PORT, DaemonSettings, load_settings, parse_shard
 from adapters.digest.settings import DigestSettings
+from adapters.limits import Limits
 from adapters.settings import LokiSettings, PrometheusSettings
 from detector.durations import parse_duration
 
@@ -93,7 +94,7 @@ def setting_env_names() -> set[str]:
     names = set()
     prefix = str(DaemonSettings.model_config.get("env_prefix", ""))
     names |= {f"{prefix}{field}".upper() for field in DaemonSettings.model_fields}
-    for cls in (PrometheusSettings, LokiSettings, DigestSettings):
+    for cls in (PrometheusSettings, LokiSettings, DigestSettings, Limits):
         prefix = str(cls.model_config.get("env_prefix", ""))
         names |= {f"{prefix}{field}".upper() for field in cls.model_fields}
     return names

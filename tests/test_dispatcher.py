@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -209,3 +210,58 @@ def test_every_outcome_is_reported_for_the_daemon_metrics(ledger: Ledger) -> Non
         ("slack", "retrying"),
         ("webhook", "abandoned"),
     ]
+
+
+class DiskFullLedger(Ledger):
+    """A real ledger file whose delivery records fail while ``full`` is set, as SQLite's
+    writes do on a full disk (the fault suite fills a real one: tests/test_faults.py)."""
+
+    full = False
+
+    def mark_delivered(self, item_id: int, *, at: int) -> None:
+        if self.full:
+            raise sqlite3.OperationalError("database or disk is full")
+        super().mark_delivered(item_id, at=at)
+
+    def mark_failed(
+        self, item_id: int, *, at: int, error: str, next_attempt_at: int | None
+    ) -> None:
+        if self.full:
+            raise sqlite3.OperationalError("database or disk is full")
+        super().mark_failed(item_id, at=at, error=error, next_attempt_at=next_attempt_at)
+
+
+def test_a_delivery_the_ledger_cannot_record_is_not_sent_again_and_recorded_later(
+    tmp_path: Path,
+) -> None:
+    slack = FakeNotifier("slack")
+    with DiskFullLedger.open(tmp_path / "ledger.db") as ledger:
+        queue_firing(ledger, ["slack"])
+        dispatcher = Dispatcher(ledger, {"slack": slack})
+        ledger.full = True
+
+        first = dispatcher.deliver_due(T0)
+        second = dispatcher.deliver_due(T0 + 1)
+        depth_while_full = ledger.outbox_depth()
+        ledger.full = False
+        dispatcher.deliver_due(T0 + 2)
+
+        assert (first.delivered, second.attempted) == (1, 0)
+        assert depth_while_full == 1
+        assert ledger.outbox_depth() == 0
+        assert slack.calls == 1
+
+
+def test_a_failed_attempt_the_ledger_cannot_record_leaves_the_item_due(tmp_path: Path) -> None:
+    slack = FakeNotifier("slack", *down(1))
+    with DiskFullLedger.open(tmp_path / "ledger.db") as ledger:
+        queue_firing(ledger, ["slack"])
+        dispatcher = Dispatcher(ledger, {"slack": slack})
+        ledger.full = True
+
+        failed = dispatcher.deliver_due(T0)
+        ledger.full = False
+        delivered = dispatcher.deliver_due(T0)
+
+        assert (failed.retrying, delivered.delivered) == (1, 1)
+        assert [p["status"] for p in slack.delivered] == ["firing"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -192,10 +193,10 @@ def test_missing_file(tmp_path: Path) -> None:
         read_series_file(tmp_path / "nope.csv")
 
 
-def test_unreadable_file(tmp_path: Path) -> None:
+def test_text_that_is_not_utf8_names_the_line_and_the_byte(tmp_path: Path) -> None:
     path = tmp_path / "bin.csv"
     path.write_bytes(b"timestamp,value\n\xff\xfe\x00,1\n")
-    with pytest.raises(InputError, match=r"bin\.csv: cannot read file"):
+    with pytest.raises(InputError, match=r"bin\.csv:2: not UTF-8 text \(byte 0xff\)"):
         read_series_file(path)
 
 
@@ -230,15 +231,17 @@ def test_non_numeric_value_names_line(tmp_path: Path) -> None:
         read_series_file(path)
 
 
-def test_timestamps_going_backwards_name_line_and_both_timestamps(tmp_path: Path) -> None:
+def test_strict_order_names_the_line_where_time_goes_backwards_and_both_times(
+    tmp_path: Path,
+) -> None:
     rows = "2026-11-20 10:00:00,1\n2026-11-20 10:05:00,2\n2026-11-20 10:01:00,3\n"
     path = write(tmp_path, "b.csv", "timestamp,value\n" + rows)
     with pytest.raises(
         InputError,
-        match=r"b\.csv:4: timestamp 2026-11-20 10:01:00 is earlier than "
-        r"2026-11-20 10:05:00 on line 3",
+        match=r"b\.csv:4: timestamp 2026-11-20T10:01:00Z is earlier than "
+        r"2026-11-20T10:05:00Z on line 3",
     ):
-        read_series_file(path)
+        read_series_file(path, strict_order=True)
 
 
 def test_time_order_is_checked_per_series(tmp_path: Path) -> None:
@@ -344,9 +347,9 @@ def test_source_parses_a_file_once_across_fetches(
     calls: list[Path] = []
     real = files.read_series_file
 
-    def counting(p: str | Path, step: int | None = None) -> list[Series]:
+    def counting(p: str | Path, step: int | None = None, **options: Any) -> list[Series]:
         calls.append(Path(p))
-        return real(p, step)
+        return real(p, step, **options)
 
     monkeypatch.setattr(files, "read_series_file", counting)
     source = FileSource()

@@ -427,11 +427,11 @@ def test_unreadable_file_is_a_clear_problem(
 ) -> None:
     path = write(tmp_path, VALID)
 
-    def refuse(self: Path) -> bytes:
+    def refuse(self: Path, *args: object, **kwargs: object) -> bytes:
         # chmod 000 does not stop root, so simulate what the kernel would say.
         raise PermissionError(13, "Permission denied", str(self))
 
-    monkeypatch.setattr(Path, "read_bytes", refuse)
+    monkeypatch.setattr(Path, "open", refuse)
 
     assert only_problem(path) == Problem(str(path), "cannot read file: Permission denied")
 

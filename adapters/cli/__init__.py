@@ -89,4 +89,6 @@ def _main(
 
 
 def main() -> None:
-    app()
+    from adapters.cli.guard import run_guarded  # noqa: PLC0415 - one line, no traceback
+
+    run_guarded(app)

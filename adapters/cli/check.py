@@ -133,7 +133,8 @@ def check_command(
         for problem in problems:
             typer.echo(str(problem), err=True)
         unreadable = _unreadable([*files, *filter(None, (config, suppressions))])
-        raise typer.Exit(ExitCode.USAGE if unreadable else ExitCode.PROBLEMS) from None
+        refused = unreadable or any(p.unreadable for p in problems)
+        raise typer.Exit(ExitCode.USAGE if refused else ExitCode.PROBLEMS) from None
     if config is not None:
         typer.echo(f"{config}: settings OK")
     for path, rule_file in loaded:

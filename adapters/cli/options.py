@@ -10,8 +10,9 @@ import typer
 
 from adapters.cli.exitcodes import ExitCode
 from adapters.errors import InputError
-from adapters.timeparse import parse_timestamp
+from adapters.timeparse import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, parse_timestamp
 from detector.durations import parse_duration
+from detector.rule import MAX_DURATION
 
 __all__ = [
     "LogFormat",
@@ -60,18 +61,24 @@ def duration_option(value: str | None, name: str) -> int | None:
     if value is None:
         return None
     try:
-        return parse_duration(value)
+        seconds = parse_duration(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=name) from exc
+    if seconds > MAX_DURATION:
+        raise typer.BadParameter("longer than 100y, the longest accepted", param_hint=name)
+    return seconds
 
 
 def time_option(value: str | None, name: str) -> int | None:
     if value is None:
         return None
     try:
-        return parse_timestamp(value)
+        moment = parse_timestamp(value)
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint=name) from exc
+    if not EARLIEST_TIMESTAMP <= moment <= LATEST_TIMESTAMP:
+        raise typer.BadParameter("must be between the years 1 and 9999", param_hint=name)
+    return moment
 
 
 def count_noun(n: int, noun: str, plural: str | None = None) -> str:

@@ -73,13 +73,16 @@ def series_file_plan(
     kinds: list[Kind],
     seasonality: Seasonality,
     window: int | None,
+    strict_order: bool = False,
 ) -> tuple[list[ScheduledRule], int, int]:
     """One default rule for a lone series file; returns it with the data's first/last time."""
     from adapters.replaying import ScheduledRule  # noqa: PLC0415
-    from adapters.sources.files import read_series_file  # noqa: PLC0415
+    from adapters.sources.files import read_series_file, window_holds_step  # noqa: PLC0415
 
-    series = read_series_file(path)
+    series = read_series_file(path, strict_order=strict_order)
     step = series[0].step
+    default_window: int = Rule.model_fields["window"].default
+    window_holds_step(str(path), window or default_window, step, setting="--window")
     fields: dict[str, object] = {
         "signal": signal_name_for(path),
         "source": "file",
@@ -244,6 +247,14 @@ def replay_command(
     ] = False,
     log_level: LogLevelOption = LogLevel.WARNING,
     log_format: LogFormatOption = LogFormat.CONSOLE,
+    strict_order: Annotated[
+        bool,
+        typer.Option(
+            "--strict-order",
+            help="Refuse series files whose samples are out of time order, instead of "
+            "sorting them into place with a warning.",
+        ),
+    ] = False,
 ) -> None:
     """Re-run rules over the window before an incident, exactly as the daemon would have."""
     start_logging(log_level, log_format)
@@ -251,7 +262,7 @@ def replay_command(
     from adapters.replaying import attach_notices, read_nothing, replay_rules  # noqa: PLC0415
     from adapters.sources import default_sources  # noqa: PLC0415
 
-    sources = default_sources()
+    sources = default_sources(strict_order=strict_order)
     try:
         incident = time_option(at, "--at")
         lookback_seconds = duration_option(lookback, "--lookback")
@@ -261,6 +272,7 @@ def replay_command(
                 list(detect or SERIES_FILE_KINDS),
                 seasonality,
                 duration_option(window, "--window"),
+                strict_order,
             )
             incident = last if incident is None else incident
             start = first if lookback_seconds is None else incident - lookback_seconds

@@ -91,8 +91,13 @@ def run_command(
             err=True,
         )
     from adapters.daemon.service import Service  # noqa: PLC0415
+    from adapters.ledger import LedgerError  # noqa: PLC0415
 
-    service = Service(settings)
+    try:
+        service = Service(settings)
+    except LedgerError as exc:  # e.g. a read-only disk: say so, nothing is lost on it
+        typer.echo(f"graysignal run: {exc}", err=True)
+        raise typer.Exit(ExitCode.USAGE) from None
     code = service.run_once() if once else service.run_forever()
     raise typer.Exit(code)
 

@@ -261,6 +261,10 @@ class Engine:
             self._failed(group, runtime, source_down=True)
             bound.warning("rule evaluation failed: source", error=str(exc))
             return None
+        except Exception:  # a source's bug or an answer nobody foresaw: this rule only
+            self._failed(group, runtime, source_down=True)
+            bound.exception("rule evaluation failed: source")
+            return None
         self._source_up(group, runtime, up=True)
         if restoring:
             self._restore_pending(

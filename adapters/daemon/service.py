@@ -105,7 +105,7 @@ class Service:
         self.settings = settings
         self.clock = clock or WallClock()
         self.metrics = DaemonMetrics()
-        self.ledger = Ledger.open(settings.ledger)
+        self.ledger = Ledger.open(settings.ledger, for_writing=True)
         self.notifiers = dict(build_notifiers(settings) if notifiers is None else notifiers)
         base_sources = default_sources() if sources is None else sources
         servers = server_urls(base_sources)

@@ -52,6 +52,16 @@ _DUE = f"""
 """
 
 
+def _try_a_write(connection: sqlite3.Connection) -> None:
+    """Write a row back unchanged and roll back: raises if the file cannot be written."""
+    connection.execute("BEGIN IMMEDIATE")
+    try:
+        connection.execute("UPDATE schema_version SET version = version")
+    finally:
+        if connection.in_transaction:
+            connection.execute("ROLLBACK")
+
+
 def notifies(transition: Transition) -> bool:
     """Whether users are told about this transition: it fired, or a firing alert resolved.
 
@@ -69,11 +79,16 @@ class Ledger(LedgerDigests, LedgerFeedback):
     # -- lifecycle ---------------------------------------------------------------------
 
     @classmethod
-    def open(cls, path: Path | str, *, busy_timeout: float = 5.0) -> Ledger:
+    def open(
+        cls, path: Path | str, *, busy_timeout: float = 5.0, for_writing: bool = False
+    ) -> Ledger:
         """Open (creating if needed) the ledger at ``path`` and bring its schema up to date.
 
         ``busy_timeout`` is how long a write waits for another process's lock before
         failing. ``":memory:"`` gives a throw-away ledger (no WAL) for tests.
+        ``for_writing`` (the daemon) tries a write and refuses a ledger that cannot take
+        one: SQLite opens a read-only file, and one left by a crash even in WAL mode,
+        and only the first write would fail, every cycle, with nothing delivered.
         """
         location = str(path)
         if location != _MEMORY:
@@ -94,6 +109,8 @@ class Ledger(LedgerDigests, LedgerFeedback):
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
             _migrate(connection, location)
+            if for_writing:
+                _try_a_write(connection)
         except sqlite3.DatabaseError as exc:
             connection.close()
             raise LedgerError(f"ledger {location} cannot be opened: {exc}") from exc

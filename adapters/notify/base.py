@@ -18,6 +18,8 @@ from typing import Any, Protocol, Self, runtime_checkable
 
 import httpx
 
+from adapters.secrets import MASK, redact
+
 __all__ = [
     "ERROR_BODY_CHARS",
     "REDACTED",
@@ -33,7 +35,7 @@ __all__ = [
     "url_secrets",
 ]
 
-REDACTED = "**********"  # what pydantic's SecretStr prints
+REDACTED = MASK  # what pydantic's SecretStr prints
 ERROR_BODY_CHARS = 200  # how much of a receiver's error answer goes into messages
 
 
@@ -125,13 +127,6 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
                 return None
             return seconds if seconds >= 0 else None
     return None
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every occurrence of each secret (longest first) with ``**********``."""
-    for secret in sorted((s for s in secrets if s), key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
 
 
 def url_secrets(url: str) -> list[str]:

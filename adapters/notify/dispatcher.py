@@ -12,7 +12,10 @@ the knowledge that one item was delivered (it is then sent again: at-least-once)
 - a permanent failure (other 4xx): it is abandoned, kept in the table with its error and
   logged as an error, since sending the same payload again cannot succeed;
 - an item whose notifier is not configured any more waits in the outbox (logged once per
-  notifier) until a configuration names it again: it is never dropped silently.
+  notifier) until a configuration names it again: it is never dropped silently;
+- a delivery the ledger cannot record (its disk is full or read-only) is remembered in
+  memory, never sent again by this process, and recorded as soon as the ledger can
+  write; only if the process stops first is it sent again after the restart.
 
 There is no jitter, on purpose: the daemon is deterministic, and one process retrying a
 handful of receivers does not stampede.
@@ -24,7 +27,7 @@ import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 
@@ -95,6 +98,7 @@ class Dispatcher:
         self.batch_size = batch_size
         self._warned_unconfigured: set[str] = set()
         self._on_outcome = on_outcome or (lambda notifier, outcome: None)
+        self._unrecorded: dict[int, int] = {}  # delivered, not yet in the ledger: id -> at
 
     def backoff(self, attempts: int) -> int:
         """Whole seconds to wait after a failure, given the attempts made *before* it."""
@@ -103,8 +107,9 @@ class Dispatcher:
 
     def deliver_due(self, now: int) -> DispatchStats:
         """Attempt every item due at ``now`` once; return what happened."""
+        self._record_unrecorded()
         stats = DispatchStats(unconfigured=self._check_unconfigured())
-        seen: set[int] = set()
+        seen: set[int] = set(self._unrecorded)
         while True:
             items = [
                 item
@@ -133,6 +138,7 @@ class Dispatcher:
         """
         wall = clock or _SystemClock()
         deadline = time.monotonic() + deadline_seconds
+        self._record_unrecorded()
         stats = DispatchStats(unconfigured=self._check_unconfigured())
         while True:
             now = int(wall.now())
@@ -141,7 +147,8 @@ class Dispatcher:
                 for item in self.ledger.due(
                     now, limit=self.batch_size, notifiers=self.notifiers, ignore_backoff=True
                 )
-                if item.digest_id is None or item.next_attempt_at <= now
+                if (item.digest_id is None or item.next_attempt_at <= now)
+                and item.id not in self._unrecorded
             ]
             if not items:
                 log.info("outbox flushed", delivered=stats.delivered, left=0)
@@ -184,13 +191,22 @@ class Dispatcher:
         except Exception as exc:  # a notifier's bug must not stop the other deliveries
             error, retryable = f"{type(exc).__name__}: {exc}", True
         else:
-            self.ledger.mark_delivered(item.id, at=now)
             stats.delivered += 1
             self._on_outcome(item.notifier, "delivered")
+            try:
+                self.ledger.mark_delivered(item.id, at=now)
+            except Exception as exc:  # e.g. a full disk: remember it, never send it again
+                self._unrecorded[item.id] = now
+                bound.warning(
+                    "notification delivered but the ledger cannot record it yet; "
+                    "it will not be sent again",
+                    error=f"{type(exc).__name__}: {exc}",
+                )
+                return
             bound.info("notification delivered")
             return
         if not retryable:
-            self.ledger.mark_failed(item.id, at=now, error=error, next_attempt_at=None)
+            self._record_failure(item, now, error, None, bound)
             stats.abandoned += 1
             self._on_outcome(item.notifier, "abandoned")
             bound.error("notification refused; giving up on this item", error=error)
@@ -198,10 +214,33 @@ class Dispatcher:
         delay = self.backoff(item.attempts)
         if retry_after is not None:
             delay = max(delay, math.ceil(retry_after))
-        self.ledger.mark_failed(item.id, at=now, error=error, next_attempt_at=now + delay)
+        self._record_failure(item, now, error, now + delay, bound)
         stats.retrying += 1
         self._on_outcome(item.notifier, "retrying")
         bound.warning("notification failed; will retry", error=error, retry_in=delay)
+
+    def _record_failure(
+        self, item: OutboxItem, now: int, error: str, next_attempt_at: int | None, bound: Any
+    ) -> None:
+        """Record a failed attempt; if the ledger cannot, the item simply stays due."""
+        try:
+            self.ledger.mark_failed(item.id, at=now, error=error, next_attempt_at=next_attempt_at)
+        except Exception as exc:
+            bound.warning(
+                "the ledger cannot record a failed attempt; the item stays due",
+                error=f"{type(exc).__name__}: {exc}",
+            )
+
+    def _record_unrecorded(self) -> None:
+        """Record the deliveries the ledger could not take before; stop at the first it
+        still refuses (they are tried again at the next round)."""
+        for item_id, at in list(self._unrecorded.items()):
+            try:
+                self.ledger.mark_delivered(item_id, at=at)
+            except Exception:
+                return
+            del self._unrecorded[item_id]
+            log.info("delivery recorded in the ledger", outbox_id=item_id)
 
     def _check_unconfigured(self) -> int:
         """Count items for notifiers not configured now; log each such notifier once."""

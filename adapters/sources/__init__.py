@@ -36,16 +36,17 @@ class NotConfigured:
         )
 
 
-def default_sources() -> Mapping[str, Source]:
+def default_sources(*, strict_order: bool = False) -> Mapping[str, Source]:
     """The sources wired into every command, configured from the environment now.
 
     A server source whose ``GRAYSIGNAL_<SERVER>_*`` variables are invalid becomes a
     :class:`NotConfigured` whose error names each bad variable: the rules that use it
     fail with that message (and ``check --probe`` shows it), while rules on other
-    sources run, as the design asks of a source that is down.
+    sources run, as the design asks of a source that is down. ``strict_order`` makes the
+    file source refuse out-of-order samples instead of sorting them into place.
     """
     return {
-        "file": FileSource(),
+        "file": FileSource(strict_order=strict_order),
         "logfile": LogFileSource(),
         "prometheus": _configured("prometheus", PrometheusSource),
         "loki": _configured("loki", LokiSource),

@@ -1,209 +1,60 @@
 """Series from files: CSV and JSON lines, the way benchmarks (NAB) and exports ship them.
 
-Files are user input, so every fault is reported as ``file:line: message`` and as many
-faults as practical (up to :data:`MAX_PROBLEMS`) are collected in one pass: fixing a
-file one error per run is miserable.
+The rows are read by :mod:`adapters.sources.rows` (faults as ``file:line: message``,
+limits on size, lines, labels and series); here they become one series per label set.
 
 Samples are placed on the step grid *end-labelled*: slot ``t`` holds the samples with
 ``t - step < ts <= t``. That keeps the sources causal (a slot never contains a sample
 from after its timestamp, so an evaluation at ``t`` never sees the future) and matches
 what a Prometheus range query or a Loki ``count_over_time`` returns at ``t``. Samples
-already on the grid are unchanged.
+already on the grid are unchanged. The grid each series needs is computed from its span
+and checked against the limit *before* it is allocated.
 """
 
 from __future__ import annotations
 
-import csv
-import json
-import math
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Mapping
 from pathlib import Path
 
 import numpy as np
+import structlog
 
-from adapters.errors import InputError, Problem
-from adapters.timeparse import TimestampError, parse_timestamps
-from detector.rule import Rule
-from detector.series import FloatArray, IntArray, Series
+from adapters.errors import InputError
+from adapters.limits import Limits, load_limits, over_limit
+from adapters.sources.rows import (
+    MAX_PROBLEMS,
+    LabelKey,
+    ProblemList,
+    Rows,
+    read_csv_rows,
+    read_jsonl_rows,
+)
+from adapters.timeparse import format_rfc3339
+from detector.durations import format_duration
+from detector.rule import MIN_WINDOW_STEPS, Rule
+from detector.series import FloatArray, IntArray, Series, format_labels
 
-MAX_PROBLEMS = 20
-"""Problems collected before a read gives up and reports them."""
+__all__ = [
+    "CSV_SUFFIXES",
+    "JSONL_SUFFIXES",
+    "MAX_PROBLEMS",
+    "FileCache",
+    "FileSource",
+    "ProblemList",
+    "infer_step",
+    "read_series_file",
+    "to_grid",
+    "window",
+    "window_holds_step",
+]
 
-MAX_SLOTS = 10_000_000
-"""Grid slots per series (80 MB of float64); more means a wrong timestamp or step."""
+log = structlog.get_logger("graysignal.sources")
 
 CSV_SUFFIXES = (".csv",)
 JSONL_SUFFIXES = (".jsonl", ".ndjson")
-
-
-class ProblemList:
-    """Problems of one file, capped at :data:`MAX_PROBLEMS`, raised together."""
-
-    def __init__(self, source: str) -> None:
-        self.source = source
-        self.problems: list[Problem] = []
-
-    @property
-    def full(self) -> bool:
-        return len(self.problems) >= MAX_PROBLEMS
-
-    def add(self, message: str, line: int | None = None) -> None:
-        if not self.full:
-            self.problems.append(Problem(self.source, message, line))
-
-    def raise_if_any(self) -> None:
-        if self.problems:
-            ordered = sorted(self.problems, key=lambda p: (p.line is not None, p.line or 0))
-            raise InputError(ordered)
-
-
-@dataclass
-class _Rows:
-    """Parsed rows of one file before they become series (all lists aligned)."""
-
-    lines: list[int] = field(default_factory=list)
-    timestamps: list[str] = field(default_factory=list)
-    values: list[float] = field(default_factory=list)
-    labels: list[tuple[tuple[str, str], ...]] = field(default_factory=list)
-
-    def add(self, line: int, ts: str, value: float, labels: Mapping[str, str]) -> None:
-        self.lines.append(line)
-        self.timestamps.append(ts)
-        self.values.append(value)
-        self.labels.append(tuple(sorted(labels.items())))
-
-
-def parse_value(raw: object) -> float:
-    """A sample value: a number, or empty/``NaN``/null for a missing sample."""
-    if raw is None:
-        return math.nan
-    if isinstance(raw, bool):
-        raise ValueError(f"value {raw!r} is not a number")
-    if isinstance(raw, int | float):
-        number = float(raw)
-    elif isinstance(raw, str):
-        text = raw.strip()
-        if text == "" or text.lower() == "nan":
-            return math.nan
-        try:
-            number = float(text)
-        except ValueError:
-            raise ValueError(f"value {raw!r} is not a number") from None
-    else:
-        raise ValueError(f"value {raw!r} is not a number")
-    if math.isinf(number):
-        raise ValueError(f"value {raw!r} is not a finite number")
-    return number
-
-
-def _open_lines(path: Path, problems: ProblemList) -> Iterator[str]:
-    """Yield the file's lines; a missing or unreadable file becomes an InputError."""
-    try:
-        with path.open(encoding="utf-8-sig", newline="") as handle:
-            yield from handle
-    except FileNotFoundError:
-        raise InputError.at(problems.source, "file not found") from None
-    except IsADirectoryError:
-        raise InputError.at(problems.source, "is a directory, not a file") from None
-    except (PermissionError, UnicodeDecodeError, OSError) as exc:
-        raise InputError.at(problems.source, f"cannot read file: {exc}") from None
-
-
-def _read_csv(path: Path, problems: ProblemList, default_labels: Mapping[str, str]) -> _Rows:
-    rows = _Rows()
-    reader = csv.reader(_open_lines(path, problems))
-    header: list[str] | None = None
-    ts_col = value_col = -1
-    label_cols: list[tuple[int, str]] = []
-    previous_end = 0
-    try:
-        for record in reader:
-            line, previous_end = previous_end + 1, reader.line_num
-            if not record or all(cell.strip() == "" for cell in record):
-                continue
-            if header is None:
-                header = [name.strip() for name in record]
-                lowered = [name.lower() for name in header]
-                missing = [name for name in ("timestamp", "value") if name not in lowered]
-                if missing:
-                    raise InputError.at(
-                        problems.source,
-                        f"header must name columns 'timestamp' and 'value' "
-                        f"(missing: {', '.join(missing)}); found: {', '.join(header)}",
-                        line,
-                    )
-                if len(set(lowered)) != len(lowered):
-                    raise InputError.at(problems.source, "header repeats a column name", line)
-                ts_col, value_col = lowered.index("timestamp"), lowered.index("value")
-                label_cols = [(i, n) for i, n in enumerate(header) if i not in (ts_col, value_col)]
-                continue
-            if len(record) != len(header):
-                problems.add(f"expected {len(header)} fields, found {len(record)}", line)
-                continue
-            try:
-                value = parse_value(record[value_col])
-            except ValueError as exc:
-                problems.add(str(exc), line)
-                continue
-            labels = {name: record[i].strip() for i, name in label_cols if record[i].strip()}
-            rows.add(line, record[ts_col], value, labels or default_labels)
-    except csv.Error as exc:
-        raise InputError.at(problems.source, f"malformed CSV: {exc}", reader.line_num) from None
-    return rows
-
-
-def _json_labels(obj: Mapping[str, object]) -> dict[str, str]:
-    """Labels of a JSON line: its ``labels`` object, else every other key."""
-    raw = obj.get("labels", obj)
-    if not isinstance(raw, dict):
-        raise ValueError("'labels' must be an object of strings")
-    labels: dict[str, str] = {}
-    for key, item in raw.items():
-        if raw is obj and key in ("timestamp", "value"):
-            continue
-        if item is None:
-            continue
-        if isinstance(item, dict | list):
-            raise ValueError(f"label {key!r} must be a string, not {type(item).__name__}")
-        labels[str(key)] = item if isinstance(item, str) else json.dumps(item)
-    return labels
-
-
-def _read_jsonl(path: Path, problems: ProblemList, default_labels: Mapping[str, str]) -> _Rows:
-    rows = _Rows()
-    for line, text in enumerate(_open_lines(path, problems), start=1):
-        if problems.full:
-            break
-        if not text.strip():
-            continue
-        try:
-            obj = json.loads(text)
-        except json.JSONDecodeError as exc:
-            problems.add(f"malformed JSON: {exc.msg} (column {exc.colno})", line)
-            continue
-        if not isinstance(obj, dict):
-            problems.add("each line must be a JSON object", line)
-            continue
-        missing = [key for key in ("timestamp", "value") if key not in obj]
-        if missing:
-            problems.add(f"missing field {', '.join(repr(k) for k in missing)}", line)
-            continue
-        ts = obj["timestamp"]
-        if isinstance(ts, bool) or not isinstance(ts, str | int | float):
-            problems.add(f"timestamp {ts!r} must be a string or Unix seconds", line)
-            continue
-        try:
-            value = parse_value(obj["value"])
-            labels = _json_labels(obj)
-        except ValueError as exc:
-            problems.add(str(exc), line)
-            continue
-        rows.add(line, str(ts), value, labels or default_labels)
-    return rows
 
 
 def infer_step(groups: list[IntArray]) -> int | None:
@@ -238,60 +89,97 @@ def to_grid(
     return series
 
 
-def _build_series(rows: _Rows, step: int | None, problems: ProblemList) -> list[Series]:
-    if not rows.lines:
+def _in_time_order(
+    idx: IntArray, stamps: IntArray, lines: IntArray, problems: ProblemList, strict: bool
+) -> tuple[IntArray, int, int | None]:
+    """The rows of one series sorted by time (stable: equal timestamps keep file order),
+    how many of them were earlier than a sample before them, and the line of the first.
+
+    With ``strict`` each backward step is a problem at its line instead.
+    """
+    ts = stamps[idx]
+    backwards = np.flatnonzero(np.diff(ts) < 0) + 1
+    if backwards.size == 0:
+        return idx, 0, None
+    if strict:
+        for j in backwards[: problems.room]:
+            here, before = int(idx[j]), int(idx[j - 1])
+            problems.add(
+                f"timestamp {format_rfc3339(int(stamps[here]))} is earlier than "
+                f"{format_rfc3339(int(stamps[before]))} on line {int(lines[before])}; "
+                "the samples of a series must be in time order (without --strict-order "
+                "they are sorted into place)",
+                int(lines[here]),
+            )
+        return idx, 0, None
+    late = ts < np.maximum.accumulate(ts)
+    return idx[np.argsort(ts, kind="stable")], int(late.sum()), int(lines[idx[backwards[0]]])
+
+
+def _build_series(
+    rows: Rows, step: int | None, problems: ProblemList, *, strict_order: bool, limits: Limits
+) -> list[Series]:
+    if not len(rows):
         if not problems.problems:
             problems.add("no samples")
         problems.raise_if_any()
-    try:
-        stamps = parse_timestamps(rows.timestamps, max_errors=MAX_PROBLEMS)
-    except TimestampError as exc:
-        for bad in exc.errors:
-            problems.add(bad.message, rows.lines[bad.index])
-        problems.raise_if_any()
-        raise  # unreachable: a TimestampError always holds at least one error
+    stamps, values, lines, keys = rows.arrays()
     problems.raise_if_any()
 
-    order: dict[tuple[tuple[str, str], ...], list[int]] = {}
-    for i, key in enumerate(rows.labels):
-        order.setdefault(key, []).append(i)
-    groups = {key: np.asarray(idx, dtype=np.intp) for key, idx in order.items()}
-
-    for idx in groups.values():
-        ts = stamps[idx]
-        for j in np.flatnonzero(np.diff(ts) < 0) + 1:
-            here, before = int(idx[j]), int(idx[j - 1])
-            problems.add(
-                f"timestamp {rows.timestamps[here].strip()} is earlier than "
-                f"{rows.timestamps[before].strip()} on line {rows.lines[before]}; "
-                "the samples of a series must be in time order",
-                rows.lines[here],
-            )
+    ordered = np.argsort(keys, kind="stable")
+    bounds = np.flatnonzero(np.diff(keys[ordered])) + 1
+    label_sets = list(rows.label_sets)
+    groups: list[tuple[LabelKey, IntArray]] = []
+    late = 0
+    first_late: int | None = None
+    for idx in np.split(ordered, bounds):
+        sorted_idx, count, line = _in_time_order(idx, stamps, lines, problems, strict_order)
+        groups.append((label_sets[int(keys[idx[0]])], sorted_idx))
+        late += count
+        if line is not None and (first_late is None or line < first_late):
+            first_late = line
     problems.raise_if_any()
+    if late:
+        log.warning(
+            "samples out of time order were sorted into place",
+            file=problems.source,
+            samples=late,
+            first_line=first_late,
+            hint="--strict-order refuses such files",
+        )
 
     if step is None:
-        step = infer_step([stamps[idx] for idx in groups.values()])
+        step = infer_step([stamps[idx] for _, idx in groups])
         if step is None:
             raise InputError.at(
                 problems.source,
                 "cannot infer the step: no series has two distinct timestamps; set 'step'",
             )
-    values = np.asarray(rows.values, dtype=np.float64)
     out: list[Series] = []
-    for key, idx in groups.items():
+    for key, idx in groups:
         ts = stamps[idx]
-        slots = (int(ts.max()) - int(ts.min())) // step + 1
-        if slots > MAX_SLOTS:
-            raise InputError.at(
-                problems.source,
-                f"series {dict(key)} spans {slots} steps of {step}s (limit {MAX_SLOTS}); "
-                "check for a wrong timestamp or a too small step",
+        first, last = int(ts[0]), int(ts[-1])
+        slots = (-(-last // step) - -(-first // step)) + 1
+        if slots > limits.series_steps:
+            message = (
+                f"series {format_labels(dict(key))} spans {format_duration(last - first)} "
+                f"({format_rfc3339(first)} to {format_rfc3339(last)}), {slots:,} steps of "
+                f"{format_duration(step)}; a wrong timestamp or a too small step?"
+            )
+            raise InputError(
+                [over_limit(problems.source, message, "series_steps", limits.series_steps)]
             )
         out.append(to_grid(dict(key), ts, values[idx], step))
     return out
 
 
-def read_series_file(path: str | Path, step: int | None = None) -> list[Series]:
+def read_series_file(
+    path: str | Path,
+    step: int | None = None,
+    *,
+    strict_order: bool = False,
+    limits: Limits | None = None,
+) -> list[Series]:
     """Read a CSV or JSON-lines file into one :class:`Series` per label combination.
 
     - CSV (``.csv``): header ``timestamp,value[,label columns...]`` (any column order).
@@ -308,25 +196,44 @@ def read_series_file(path: str | Path, step: int | None = None) -> list[Series]:
     (a coarser ``step``, repeated timestamps) their finite values are averaged, and
     empty slots are NaN, never invented.
 
-    Timestamps within a series must not go backwards (equal ones are allowed and
-    averaged: NAB files repeat a timestamp around DST changes). Raises
-    :class:`InputError` listing up to :data:`MAX_PROBLEMS` problems as ``file:line``.
+    Samples of a series that are out of time order (an export that repeats an hour,
+    NAB's machine temperature file) are sorted into place and counted in one warning;
+    equal timestamps are averaged. ``strict_order`` refuses such a file instead, naming
+    each line where time goes backwards. Raises :class:`InputError` listing up to
+    :data:`MAX_PROBLEMS` problems as ``file:line``, or the one limit the file is over.
     """
     path = Path(path)
     problems = ProblemList(str(path))
     if step is not None and step <= 0:
         raise InputError.at(str(path), f"step must be a positive number of seconds, got {step}")
+    limits = limits or load_limits()
     suffix = path.suffix.lower()
     default_labels = {"series": path.stem}
     if suffix in CSV_SUFFIXES:
-        rows = _read_csv(path, problems, default_labels)
+        rows = read_csv_rows(path, problems, default_labels, limits)
     elif suffix in JSONL_SUFFIXES:
-        rows = _read_jsonl(path, problems, default_labels)
+        rows = read_jsonl_rows(path, problems, default_labels, limits)
     else:
         raise InputError.at(
             str(path), f"unsupported file type {suffix!r}: use .csv, .jsonl or .ndjson"
         )
-    return _build_series(rows, step, problems)
+    return _build_series(rows, step, problems, strict_order=strict_order, limits=limits)
+
+
+def window_holds_step(source: str, window: int, step: int, *, setting: str = "'window'") -> None:
+    """Refuse, in words, a step inferred from the data that the rule's window cannot
+    hold: a detector needs :data:`~detector.rule.MIN_WINDOW_STEPS` samples in a window,
+    and a file of daily samples under a 7-day window would never say anything."""
+    if window >= MIN_WINDOW_STEPS * step:
+        return
+    held = window // step
+    raise InputError.at(
+        source,
+        f"the samples are {format_duration(step)} apart, so the {format_duration(window)} "
+        f"window holds {held} of them and a rule needs at least {MIN_WINDOW_STEPS}; "
+        f"set {setting} to {format_duration(MIN_WINDOW_STEPS * step)} or more",
+        unreadable=True,
+    )
 
 
 class FileCache:
@@ -365,15 +272,27 @@ def window(series: list[Series], start: int, end: int) -> list[Series]:
 
 
 class FileSource:
-    """``source: file``: a CSV or JSON-lines file (see :func:`read_series_file`)."""
+    """``source: file``: a CSV or JSON-lines file (see :func:`read_series_file`).
 
-    def __init__(self, cache: FileCache | None = None) -> None:
+    ``strict_order`` refuses files whose samples are out of time order instead of
+    sorting them (``graysignal replay --strict-order``).
+    """
+
+    def __init__(self, cache: FileCache | None = None, *, strict_order: bool = False) -> None:
         self._cache = cache if cache is not None else FileCache()
+        self._strict_order = strict_order
 
     def fetch(self, rule: Rule, start: int, end: int) -> list[Series]:
         if not rule.path:
             raise InputError.at(rule.signal, "source 'file' needs 'path'")
         path = Path(rule.path)
-        step = rule.step
-        parsed = self._cache.get(path, ("file", step), lambda: read_series_file(path, step))
+        step, strict = rule.step, self._strict_order
+        parsed = self._cache.get(
+            path,
+            ("file", step, strict),
+            lambda: read_series_file(path, step, strict_order=strict),
+        )
+        if step is None and parsed:
+            setting = f"the 'window' of rule {rule.signal}"
+            window_holds_step(str(path), rule.window, parsed[0].step, setting=setting)
         return window(parsed, start, end)

@@ -21,7 +21,6 @@ live here once:
 from __future__ import annotations
 
 import json
-import math
 import re
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -29,13 +28,17 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, TypeVar
 
+import httpx
 import numpy as np
 import structlog
 
 from adapters.errors import InputError, SourceUnavailable
+from adapters.limits import MAX_ABS_VALUE
 from adapters.settings import ServerSettings
+from adapters.sources.bounded import get_answer, request_deadline
+from adapters.timeparse import LATEST_TIMESTAMP
 from detector.rule import DEFAULT_STEP, Rule
-from detector.series import FloatArray, IntArray, Series, fingerprint
+from detector.series import FloatArray, IntArray, Series, fingerprint, format_labels
 
 log = structlog.get_logger("graysignal.sources")
 
@@ -268,6 +271,59 @@ def check_status(status: int, body: bytes, ctx: RequestContext, env_prefix: str)
     raise ctx.error(f"the server rejected the query (HTTP {status}): {text}")
 
 
+def query_once(
+    client: httpx.Client,
+    path: str,
+    params: Mapping[str, str],
+    ctx: RequestContext,
+    settings: ServerSettings,
+) -> Mapping[str, Any]:
+    """One attempt at one request, within the answer-size cap and the request deadline
+    (:mod:`adapters.sources.bounded`): the decoded answer, or :class:`Transient` for
+    what may pass (timeouts, refused connections, 5xx, 429), or the rule's error."""
+    env = type(settings).env_var
+    started = time.monotonic()
+    try:
+        with request_deadline(settings.max_request_seconds):
+            answer = get_answer(client, path, params, max_bytes=settings.max_response_bytes)
+    except httpx.TimeoutException:
+        if time.monotonic() - started >= settings.max_request_seconds:
+            raise Transient(
+                f"the answer took longer than {settings.max_request_seconds:g}s "
+                f"({env('max_request_seconds')}); is the server dripping it?"
+            ) from None
+        raise Transient(f"no answer within {settings.timeout:g}s") from None
+    except httpx.ConnectError as exc:
+        tls = tls_problem(exc)
+        if tls is not None:
+            raise ctx.error(tls_hint(tls, env(""))) from None
+        raise Transient(f"cannot connect: {connection_reason(exc)}") from None
+    except httpx.TransportError as exc:
+        raise Transient(f"connection failed: {connection_reason(exc)}") from None
+    except httpx.HTTPError as exc:
+        raise ctx.error(f"request failed: {type(exc).__name__}") from None
+    if answer.too_large:
+        size = settings.max_response_bytes.human_readable(separator=" ")
+        limit = f"{env('max_response_bytes')}={size}"
+        what = (
+            f"the answer is {answer.announced:,} bytes, more than {limit}; it was not read"
+            if answer.announced is not None
+            else f"the answer is larger than {limit}; reading stopped there"
+        )
+        raise ctx.error(
+            f"{what}. Narrow the query (a label filter, sum by (...)), use a coarser step, "
+            "or raise the limit"
+        )
+    if answer.redirect_to is not None:
+        raise ctx.error(
+            f"the server redirected to {answer.redirect_to} (HTTP {answer.status}); "
+            f"redirects are not followed, so credentials never leave {ctx.url}: set "
+            f"{env('url')} to the address that answers"
+        )
+    check_status(answer.status, answer.body, ctx, env(""))
+    return decode_json(answer.body, ctx)
+
+
 def decode_json(body: bytes, ctx: RequestContext) -> Mapping[str, Any]:
     """The answer as a JSON object, or a clear error when it is not one."""
     try:
@@ -372,7 +428,19 @@ class SeriesCollector:
             # A NaN value (0/0 in a ratio) is a gap like a missing sample; dropping it
             # here makes every answer start and end with a real sample, whatever range
             # was asked (what IncrementalFetcher relies on to splice answers exactly).
-            keep = (stamps > self._start) & (stamps <= self._end) & ~np.isnan(values)
+            # So are +Inf (histogram_quantile over an +Inf bucket) and magnitudes no
+            # detector can sum: gaps, counted in one warning.
+            usable = np.abs(values) <= MAX_ABS_VALUE  # false for NaN
+            keep = (stamps > self._start) & (stamps <= self._end) & usable
+            unusable = int((~usable & ~np.isnan(values)).sum())
+            if unusable:
+                log.warning(
+                    "values that are infinite or beyond ±1e100 were read as gaps",
+                    rule=self._ctx.rule,
+                    source=self._ctx.source,
+                    series=format_labels(parts.labels),
+                    samples=unusable,
+                )
             if not keep.any():
                 continue
             out.append(Series.regular(parts.labels, stamps[keep], values[keep], self._step))
@@ -393,15 +461,16 @@ class SeriesCollector:
         if not isinstance(raw, list):
             raise self._ctx.error(f"unexpected answer: series {labels} has no 'values' list")
         try:
-            seconds = [float(pair[0]) for pair in raw]
+            seconds = np.array([float(pair[0]) for pair in raw], dtype=np.float64)
             values = np.array([float(pair[1]) for pair in raw], dtype=np.float64)
-        except (TypeError, ValueError, IndexError, KeyError):
+        except (TypeError, ValueError, IndexError, KeyError, OverflowError):
+            seconds = np.array([np.nan])
+        if not (np.abs(seconds) <= LATEST_TIMESTAMP).all():  # false for NaN too
             raise self._ctx.error(
                 f"unexpected answer: series {labels} has a sample that is not "
                 '[<unix seconds>, "<value>"]'
             ) from None
-        stamps = np.array([math.ceil(s) for s in seconds], dtype=np.int64)
-        return stamps, values
+        return np.ceil(seconds).astype(np.int64), values
 
 
 QueryRange = Callable[[str, Chunk, RequestContext], Mapping[str, Any]]

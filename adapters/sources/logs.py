@@ -22,7 +22,8 @@ from pathlib import Path
 import numpy as np
 
 from adapters.errors import InputError
-from adapters.sources.files import MAX_PROBLEMS, MAX_SLOTS, FileCache, ProblemList, window
+from adapters.limits import load_limits, over_limit
+from adapters.sources.files import MAX_PROBLEMS, FileCache, ProblemList, window
 from adapters.timeparse import TimestampError, parse_timestamps
 from detector.rule import DEFAULT_STEP, LogOptions, Rule
 from detector.series import Series
@@ -99,7 +100,7 @@ def _field(obj: Mapping[str, object], name: str) -> object:
 def _match_json(text: str, options: LogOptions) -> tuple[str, str] | None:
     try:
         obj = json.loads(text)
-    except json.JSONDecodeError:
+    except (json.JSONDecodeError, RecursionError):  # not a log record we can read
         return None
     if not isinstance(obj, dict):
         return None
@@ -177,12 +178,10 @@ def read_log_volume(path: str | Path, options: LogOptions, step: int) -> LogVolu
     slots = -(-stamps // step) * step
     start, end = int(slots.min()), int(slots.max())
     size = (end - start) // step + 1
-    if size > MAX_SLOTS:
-        raise InputError.at(
-            source,
-            f"lines span {size} steps of {step}s (limit {MAX_SLOTS}); "
-            "check for a wrong timestamp or a too small step",
-        )
+    limits = load_limits()
+    if size > limits.series_steps:
+        message = f"lines span {size:,} steps of {step}s; a wrong timestamp or a too small step?"
+        raise InputError([over_limit(source, message, "series_steps", limits.series_steps)])
     grid = np.arange(start, end + step, step, dtype=np.int64)
     grid.flags.writeable = False  # shared by the level series and cached
     positions = (slots - start) // step

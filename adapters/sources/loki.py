@@ -21,7 +21,6 @@ Parameters and answer format follow Loki's HTTP API reference (``query``, ``star
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,18 +28,14 @@ from typing import Any
 import httpx
 
 from adapters.settings import LokiSettings, load_settings
+from adapters.sources.bounded import server_client
 from adapters.sources.http import (
     MAX_POINTS_PER_REQUEST,
     Chunk,
     RequestContext,
     RetryPolicy,
-    Transient,
-    check_status,
-    connection_reason,
-    decode_json,
     fetch_range,
-    tls_hint,
-    tls_problem,
+    query_once,
 )
 from detector.rule import Rule
 from detector.series import Series
@@ -80,15 +75,7 @@ class LokiSource:
         self.settings = settings if settings is not None else load_settings(LokiSettings)
         self._policy = RetryPolicy(self.settings.retries, self.settings.backoff_seconds, sleep)
         self._max_points = max_points
-        auth = self.settings.basic_auth()
-        self._client = httpx.Client(
-            base_url=self.settings.url,
-            headers=self.settings.request_headers(),
-            auth=httpx.BasicAuth(*auth) if auth is not None else None,
-            verify=_verify(self.settings),
-            timeout=httpx.Timeout(self.settings.timeout),
-            transport=transport,
-        )
+        self._client = server_client(self.settings, transport)
         self.requests_made = 0
         """Number of HTTP requests sent (every attempt counts): for tests and metrics."""
 
@@ -124,27 +111,4 @@ class LokiSource:
             "direction": "forward",
         }
         self.requests_made += 1
-        try:
-            response = self._client.get(QUERY_RANGE_PATH, params=params)
-        except httpx.TimeoutException:
-            raise Transient(f"no answer within {self.settings.timeout:g}s") from None
-        except httpx.ConnectError as exc:
-            tls = tls_problem(exc)
-            if tls is not None:
-                raise ctx.error(tls_hint(tls, LokiSettings.env_var(""))) from None
-            raise Transient(f"cannot connect: {connection_reason(exc)}") from None
-        except httpx.TransportError as exc:
-            raise Transient(f"connection failed: {connection_reason(exc)}") from None
-        except httpx.HTTPError as exc:
-            raise ctx.error(f"request failed: {type(exc).__name__}") from None
-        check_status(response.status_code, response.content, ctx, LokiSettings.env_var(""))
-        return decode_json(response.content, ctx)
-
-
-def _verify(settings: LokiSettings) -> ssl.SSLContext | bool:
-    """httpx wants an SSL context for a custom CA bundle (a path string is deprecated)."""
-    if not settings.verify_tls:
-        return False
-    if settings.ca_file is not None:
-        return ssl.create_default_context(cafile=str(settings.ca_file))
-    return True
+        return query_once(self._client, QUERY_RANGE_PATH, params, ctx, self.settings)
