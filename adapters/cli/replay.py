@@ -22,6 +22,7 @@ from adapters.cli.options import duration_option, time_option
 from adapters.errors import InputError, SourceUnavailable
 from adapters.ledger import Ledger
 from adapters.logging import configure_logging
+from adapters.logpatterns.state import state_dir_for_ledger
 from adapters.replaying import ScheduledRule, attach_notices, fetch_history, replay_rules
 from adapters.reports.json_report import render_json
 from adapters.reports.markdown_report import render_markdown
@@ -200,7 +201,8 @@ def replay_command(
     log_level: Annotated[str, typer.Option(help="debug, info, warning or error.")] = "warning",
 ) -> None:
     configure_logging(log_level)
-    sources = default_sources()
+    # with a daemon's ledger, templates are named as that daemon named them
+    sources = default_sources(state_dir_for_ledger(ledger) if ledger is not None else None)
     try:
         incident = time_option(at, "--at")
         lookback_seconds = duration_option(lookback, "--lookback")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import structlog
 
@@ -36,7 +37,7 @@ class NotConfigured:
         )
 
 
-def default_sources() -> Mapping[str, Source]:
+def default_sources(pattern_state: Path | None = None) -> Mapping[str, Source]:
     """The sources wired into every command, configured from the environment now.
 
     A server source whose ``GRAYSIGNAL_<SERVER>_*`` variables are invalid becomes a
@@ -66,6 +67,17 @@ def with_incremental_fetch(sources: Mapping[str, Source]) -> dict[str, Source]:
     }
 
 
+def following_logs(sources: Mapping[str, Source], pattern_state: Path) -> dict[str, Source]:
+    """``sources`` for the daemon's log files: ``by: pattern`` rules mine only what was
+    appended since the last cycle, keep their required history and no more, and save
+    their miner to ``pattern_state`` (beside the ledger) to resume after a restart."""
+    from adapters.logpatterns.files import LogPatternFiles  # noqa: PLC0415
+    from adapters.logpatterns.state import PatternStateStore  # noqa: PLC0415
+
+    patterns = LogPatternFiles(PatternStateStore(pattern_state), follow=True)
+    return {**sources, "logfile": LogFileSource(patterns=patterns)}
+
+
 def _configured(name: str, build: Callable[[], Source]) -> Source:
     try:
         return build()
@@ -84,5 +96,6 @@ __all__ = [
     "PrometheusSource",
     "Source",
     "default_sources",
+    "following_logs",
     "with_incremental_fetch",
 ]

@@ -24,7 +24,7 @@ from __future__ import annotations
 import ssl
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -44,6 +44,9 @@ from adapters.sources.http import (
 )
 from detector.rule import Rule
 from detector.series import Series
+
+if TYPE_CHECKING:
+    from adapters.sources.loki_patterns import LokiPatterns
 
 QUERY_RANGE_PATH = "/loki/api/v1/query_range"
 NS = 1_000_000_000
@@ -91,6 +94,30 @@ class LokiSource:
         )
         self.requests_made = 0
         """Number of HTTP requests sent (every attempt counts): for tests and metrics."""
+        self._patterns: LokiPatterns | None = None
+
+    @property
+    def patterns(self) -> LokiPatterns:
+        """``by: pattern`` rules (created on first use)."""
+        if self._patterns is None:
+            from adapters.sources.loki_patterns import LokiPatterns  # noqa: PLC0415
+
+            self._patterns = LokiPatterns(self)
+        return self._patterns
+
+    def pattern_path(self, rule: Rule, now: int) -> str:
+        """How a ``by: pattern`` rule gets its templates here, in words (``check --probe``)."""
+        from adapters.sources.loki_patterns import PATH_NAMES  # noqa: PLC0415
+
+        return PATH_NAMES[self.patterns.path(rule, now)]
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self._policy
+
+    @property
+    def max_points(self) -> int:
+        return self._max_points
 
     def __repr__(self) -> str:
         return f"LokiSource(url={self.settings.public_url!r})"
@@ -99,7 +126,10 @@ class LokiSource:
         self._client.close()
 
     def fetch(self, rule: Rule, start: int, end: int) -> list[Series]:
-        """The rule's series with samples in ``(start, end]`` at ``rule.step`` (default 1m)."""
+        """The rule's series with samples in ``(start, end]`` at ``rule.step`` (default 1m);
+        per message template for ``log: {by: pattern}`` (:mod:`adapters.sources.loki_patterns`)."""
+        if rule.by_pattern:
+            return self.patterns.fetch(rule, start, end)
         return fetch_range(
             rule,
             start,
@@ -123,9 +153,22 @@ class LokiSource:
             "limit": str(LOG_QUERY_LIMIT),
             "direction": "forward",
         }
+        return self.get_json(QUERY_RANGE_PATH, params, ctx)
+
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, str],
+        ctx: RequestContext,
+        *,
+        check: Callable[[int, bytes], None] | None = None,
+    ) -> Mapping[str, Any]:
+        """One attempt at one GET: the decoded answer, or why not (:class:`Transient`
+        for what a retry may cure). ``check`` sees the status and body first and may
+        raise its own error (the patterns endpoint's "not offered here")."""
         self.requests_made += 1
         try:
-            response = self._client.get(QUERY_RANGE_PATH, params=params)
+            response = self._client.get(path, params=params)
         except httpx.TimeoutException:
             raise Transient(f"no answer within {self.settings.timeout:g}s") from None
         except httpx.ConnectError as exc:
@@ -137,6 +180,8 @@ class LokiSource:
             raise Transient(f"connection failed: {connection_reason(exc)}") from None
         except httpx.HTTPError as exc:
             raise ctx.error(f"request failed: {type(exc).__name__}") from None
+        if check is not None:
+            check(response.status_code, response.content)
         check_status(response.status_code, response.content, ctx, LokiSettings.env_var(""))
         return decode_json(response.content, ctx)
 
