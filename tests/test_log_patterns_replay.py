@@ -47,9 +47,7 @@ groups:
 
 
 def replay(directory: Path, *, warn_growth: bool, new_error: bool) -> dict[str, Any]:
-    log = write_service_log(
-        directory / "service.log", warn_growth=warn_growth, new_error=new_error
-    )
+    log = write_service_log(directory / "service.log", warn_growth=warn_growth, new_error=new_error)
     rules = directory / "rules.yaml"
     rules.write_text(RULES.format(path=log))
     result = runner.invoke(

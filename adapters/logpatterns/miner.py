@@ -5,7 +5,7 @@ docs/sources.md, "Log patterns"), so the daemon, replay, the digest and ``check 
 mine the same way. A message is masked (:mod:`adapters.logpatterns.masking`) and given
 to Drain, which puts it in the cluster whose template it resembles most (at least
 ``sim_th`` of its tokens equal, among clusters with the same token count and the same
-first ``depth - 2`` tokens) or starts a new cluster; a cluster's template turns the
+first token) or starts a new cluster; a cluster's template turns the
 tokens in which its messages differ into ``<*>``.
 
 **Pattern ids.** A cluster's id is the first 8 hex digits of the SHA-256 of its template
@@ -44,10 +44,10 @@ class MinerConfig:
 
     sim_th: float = 0.5
     """Share of equal tokens (wildcards not counted) a message needs to join a cluster."""
-    depth: int = 5
-    """Prefix-tree depth: clusters are looked up by token count and the first 3 tokens
-    (depth - 2), so ``[api] upstream ...`` and ``[api] connection ...`` never merge
-    however alike their tails are."""
+    depth: int = 4
+    """Prefix-tree depth: clusters are looked up by token count and the first token
+    (``depth - 3`` tokens below the token-count level); deeper trees split templates
+    whose second token varies (``user <*> logged in``)."""
     max_children: int = 100
     """Children per tree node before further first tokens share a wildcard branch."""
     max_clusters: int = 1000

@@ -44,10 +44,20 @@ def default_sources(pattern_state: Path | None = None) -> Mapping[str, Source]:
     :class:`NotConfigured` whose error names each bad variable: the rules that use it
     fail with that message (and ``check --probe`` shows it), while rules on other
     sources run, as the design asks of a source that is down.
+
+    ``pattern_state`` is a daemon's log-pattern state directory (beside its ledger), read,
+    never written: ``replay --ledger`` names templates as that daemon did.
     """
+    logfile = LogFileSource()
+    if pattern_state is not None:
+        from adapters.logpatterns.files import LogPatternFiles  # noqa: PLC0415
+        from adapters.logpatterns.state import PatternStateStore  # noqa: PLC0415
+
+        store = PatternStateStore(pattern_state, read_only=True)
+        logfile = LogFileSource(patterns=LogPatternFiles(store))
     return {
         "file": FileSource(),
-        "logfile": LogFileSource(),
+        "logfile": logfile,
         "prometheus": _configured("prometheus", PrometheusSource),
         "loki": _configured("loki", LokiSource),
     }
