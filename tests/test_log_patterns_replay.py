@@ -52,8 +52,16 @@ def replay(directory: Path, *, warn_growth: bool, new_error: bool) -> dict[str, 
     rules.write_text(RULES.format(path=log))
     result = runner.invoke(
         app,
-        ["replay", str(rules), "--at", format_rfc3339(INCIDENT), "--lookback", "14d"]
-        + ["--format", "json"],
+        [
+            "replay",
+            str(rules),
+            "--at",
+            format_rfc3339(INCIDENT),
+            "--lookback",
+            "14d",
+            "--format",
+            "json",
+        ],
     )
     assert result.exit_code == 0, result.output
     report: dict[str, Any] = json.loads(result.stdout)
