@@ -195,3 +195,17 @@ def test_check_probe_says_which_path_a_rule_uses(stub_server: StubFactory, tmp_p
 
     assert "templates from Loki's patterns endpoint (/loki/api/v1/patterns)" in with_endpoint.line()
     assert "templates from log lines from query_range, mined here" in without.line()
+
+
+def test_a_template_first_seen_in_a_short_fetch_keeps_the_silence_before_it(
+    stub_server: StubFactory,
+) -> None:
+    server = stub_server(FakeLoki(patterns=True))
+    loki = source(server.url)
+    loki.fetch(rule(), START, START + 3600)  # the daemon's first fetch: no error yet
+
+    tail = loki.fetch(rule(), START + 3600 - STEP, START + 7200)  # then only new steps
+
+    pool = next(s for s in tail if s.labels.get("level") == "ERROR")
+    assert pool.start == START + STEP  # zeros back to the earliest slot Loki answered
+    assert float(np.nansum(pool.values[: pool.index_at(START + 3600)])) == 0

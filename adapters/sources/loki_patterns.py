@@ -92,6 +92,7 @@ class LokiPatterns:
         self._source = source
         self._paths: dict[tuple[str, str], str] = {}
         self._local: dict[tuple[str, str], _Local] = {}
+        self._history: dict[tuple[str, str], _ServerHistory] = {}
         self._lock = threading.Lock()
 
     def _ctx(self, rule: Rule) -> RequestContext:
@@ -154,57 +155,26 @@ class LokiPatterns:
         return list(payload["data"])
 
     def _from_server(self, rule: Rule, start: int, end: int) -> list[Series]:
+        """Template series over ``(start, end]`` from the patterns endpoint.
+
+        Samples are kept per rule for its required history (:class:`_ServerHistory`), so
+        the daemon's incremental fetches, which ask for the last steps only, still give
+        every template its zeros back to the earliest slot Loki ever answered for: a
+        template first seen in a short fetch has the silence before it on record.
+        """
         step = rule_step(rule.step)
         source = self._source
         span = int(source.settings.max_query_days * 86400)
-        counts: dict[tuple[str, str], dict[int, float]] = {}
-        texts: dict[str, str] = {}
-        order: dict[tuple[str, str], int] = {}
-        earliest: int | None = None
-        for chunk in plan_chunks(start, end, step, max_points=source.max_points, max_span=span):
-            for item in self._request_patterns(rule, chunk.first, chunk.last, step):
-                if not isinstance(item, dict) or not isinstance(item.get("pattern"), str):
-                    continue
-                text = item["pattern"]
-                level = item.get("level")
-                level = normalise_level(level) if isinstance(level, str) and level else ""
-                pid = hashlib.sha256(text.encode()).hexdigest()[:8]
-                texts[pid] = text
-                slots = counts.setdefault((level, pid), {})
-                for sample in item.get("samples") or []:
-                    try:
-                        slot = int(sample[0]) + step
-                        value = float(sample[1])
-                    except (TypeError, ValueError, IndexError):
-                        continue
-                    if chunk.first <= slot <= chunk.last and value > 0:
-                        slots[slot] = slots.get(slot, 0.0) + value
-                        earliest = slot if earliest is None else min(earliest, slot)
-                        order.setdefault((level, pid), slot)
-        if earliest is None:
-            return []
-        last = (end // step) * step
-        grid = np.arange(earliest, last + step, step, dtype=np.int64)
-        cap = _options(rule).max_patterns
-        followed = sorted(order, key=lambda k: (order[k], k[1]))[:cap]
-        rows: dict[tuple[str, str], np.ndarray[Any, Any]] = {}
-        for key, slots in counts.items():
-            target = key if key in followed else (key[0], OTHER)
-            values = rows.setdefault(target, np.zeros(grid.size))
-            for slot, value in slots.items():
-                values[(slot - earliest) // step] += value
-        out = []
-        for (level, pid), values in sorted(rows.items()):
-            if not values.any():
-                continue
-            labels = {
-                "pattern": pid,
-                "template": shorten(texts.get(pid, OTHER_TEMPLATE), TEMPLATE_LABEL_CHARS),
-            }
-            if level:
-                labels["level"] = level
-            out.append(Series(labels, grid, values, step))
-        return out
+        key = (rule.signal, rule.query or "")
+        with self._lock:
+            history = self._history.setdefault(
+                key, _ServerHistory(step, required_history(rule, step))
+            )
+        with history.lock:
+            for chunk in plan_chunks(start, end, step, max_points=source.max_points, max_span=span):
+                answered = self._request_patterns(rule, chunk.first, chunk.last, step)
+                history.replace(chunk.first, chunk.last, answered)
+            return history.series(start, end, cap=_options(rule).max_patterns)
 
     # -- local ----------------------------------------------------------------------
 
@@ -288,6 +258,87 @@ class LokiPatterns:
                 seen_at_start = {(e[0], _key(e[1]), e[2]) for e in entries if e[0] == last_ns}
             at = chunk_end
         out.sort(key=lambda e: e[0])
+        return out
+
+
+class _ServerHistory:
+    """One rule's pattern samples from Loki, by slot, for its required history."""
+
+    def __init__(self, step: int, retention: int) -> None:
+        self.step = step
+        self.retention = retention
+        self.lock = threading.Lock()
+        self.samples: dict[tuple[str, str], dict[int, float]] = {}
+        self.texts: dict[str, str] = {}
+        self.first_seen: dict[tuple[str, str], int] = {}
+        self.earliest: int | None = None  # the earliest slot Loki answered for
+
+    def replace(self, first: int, last: int, answered: list[Any]) -> None:
+        """Slots ``first..last`` as Loki answers them now (a re-read replaces)."""
+        step = self.step
+        for slots in self.samples.values():
+            for slot in [s for s in slots if first <= s <= last]:
+                del slots[slot]
+        for item in answered:
+            if not isinstance(item, dict) or not isinstance(item.get("pattern"), str):
+                continue
+            text = item["pattern"]
+            level = item.get("level")
+            level = normalise_level(level) if isinstance(level, str) and level else ""
+            pid = hashlib.sha256(text.encode()).hexdigest()[:8]
+            self.texts[pid] = text
+            slots = self.samples.setdefault((level, pid), {})
+            for sample in item.get("samples") or []:
+                try:
+                    slot = int(sample[0]) + step
+                    value = float(sample[1])
+                except (TypeError, ValueError, IndexError):
+                    continue
+                if first <= slot <= last and value > 0:
+                    slots[slot] = slots.get(slot, 0.0) + value
+                    self.earliest = slot if self.earliest is None else min(self.earliest, slot)
+                    seen = self.first_seen.get((level, pid))
+                    self.first_seen[(level, pid)] = slot if seen is None else min(seen, slot)
+        newest = max((max(s) for s in self.samples.values() if s), default=last)
+        horizon = newest - self.retention - step
+        for key in list(self.samples):
+            slots = self.samples[key]
+            for slot in [s for s in slots if s <= horizon]:
+                del slots[slot]
+            if not slots:
+                del self.samples[key]
+                self.first_seen.pop(key, None)
+        if self.earliest is not None:
+            self.earliest = max(self.earliest, horizon + step)
+
+    def series(self, start: int, end: int, *, cap: int) -> list[Series]:
+        """Every template over ``(start, end]`` from the earliest answered slot, zeros
+        where it had no line; templates beyond ``cap`` (by first sighting) as ``other``."""
+        if self.earliest is None:
+            return []
+        step = self.step
+        low = max(self.earliest, (start // step + 1) * step)
+        high = (end // step) * step
+        if high < low:
+            return []
+        grid = np.arange(low, high + step, step, dtype=np.int64)
+        followed = set(sorted(self.first_seen, key=lambda k: (self.first_seen[k], k[1]))[:cap])
+        rows: dict[tuple[str, str], np.ndarray[Any, Any]] = {}
+        for key, slots in self.samples.items():
+            target = key if key in followed else (key[0], OTHER)
+            values = rows.setdefault(target, np.zeros(grid.size))
+            for slot, value in slots.items():
+                if low <= slot <= high:
+                    values[(slot - low) // step] += value
+        out = []
+        for (level, pid), values in sorted(rows.items()):
+            if not values.any():
+                continue
+            text = OTHER_TEMPLATE if pid == OTHER else self.texts.get(pid, "")
+            labels = {"pattern": pid, "template": shorten(text, TEMPLATE_LABEL_CHARS)}
+            if level:
+                labels["level"] = level
+            out.append(Series(labels, grid, values, step))
         return out
 
 
