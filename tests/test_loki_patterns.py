@@ -197,15 +197,20 @@ def test_check_probe_says_which_path_a_rule_uses(stub_server: StubFactory, tmp_p
     assert "templates from log lines from query_range, mined here" in without.line()
 
 
-def test_a_template_first_seen_in_a_short_fetch_keeps_the_silence_before_it(
+def test_the_daemon_reads_only_new_steps_and_a_new_template_keeps_its_silence(
     stub_server: StubFactory,
 ) -> None:
-    server = stub_server(FakeLoki(patterns=True))
-    loki = source(server.url)
-    loki.fetch(rule(), START, START + 3600)  # the daemon's first fetch: no error yet
+    fake = FakeLoki(patterns=True)
+    loki = source(stub_server(fake).url)
+    loki.fetch(rule(), START, START + 3600)  # the first cycle: no error yet
+    asked = len(fake.requests)
 
-    tail = loki.fetch(rule(), START + 3600 - STEP, START + 7200)  # then only new steps
+    later = loki.fetch(rule(), START, START + 7200)  # the daemon asks for its whole history
 
-    pool = next(s for s in tail if s.labels.get("level") == "ERROR")
+    (tail,) = fake.requests[asked:]
+    # the last step read before is read again (late lines); its bucket starts a step earlier
+    assert int(tail.params["start"]) == (START + 3600 - STEP) * NS
+    pool = next(s for s in later if s.labels.get("level") == "ERROR")
     assert pool.start == START + STEP  # zeros back to the earliest slot Loki answered
     assert float(np.nansum(pool.values[: pool.index_at(START + 3600)])) == 0
+    assert float(np.nansum(pool.values)) == 12

@@ -157,10 +157,10 @@ class LokiPatterns:
     def _from_server(self, rule: Rule, start: int, end: int) -> list[Series]:
         """Template series over ``(start, end]`` from the patterns endpoint.
 
-        Samples are kept per rule for its required history (:class:`_ServerHistory`), so
-        the daemon's incremental fetches, which ask for the last steps only, still give
-        every template its zeros back to the earliest slot Loki ever answered for: a
-        template first seen in a short fetch has the silence before it on record.
+        Samples are kept per rule for its required history (:class:`_ServerHistory`) and
+        Loki is asked only for the steps after those already read (with one step of
+        overlap, for late lines), so the daemon's cycles cost a step each, and a template
+        first seen in a new step still has the silence before it on record.
         """
         step = rule_step(rule.step)
         source = self._source
@@ -171,9 +171,17 @@ class LokiPatterns:
                 key, _ServerHistory(step, required_history(rule, step))
             )
         with history.lock:
-            for chunk in plan_chunks(start, end, step, max_points=source.max_points, max_span=span):
+            ask_from = start
+            if history.asked is not None and history.asked[0] <= start <= history.asked[1]:
+                ask_from = max(start, history.asked[1] - step)  # one step of overlap
+            chunks = plan_chunks(ask_from, end, step, max_points=source.max_points, max_span=span)
+            for chunk in chunks:
                 answered = self._request_patterns(rule, chunk.first, chunk.last, step)
                 history.replace(chunk.first, chunk.last, answered)
+            if history.asked is None or ask_from == start:
+                history.asked = (start, end)
+            else:
+                history.asked = (history.asked[0], max(end, history.asked[1]))
             return history.series(start, end, cap=_options(rule).max_patterns)
 
     # -- local ----------------------------------------------------------------------
@@ -272,6 +280,7 @@ class _ServerHistory:
         self.texts: dict[str, str] = {}
         self.first_seen: dict[tuple[str, str], int] = {}
         self.earliest: int | None = None  # the earliest slot Loki answered for
+        self.asked: tuple[int, int] | None = None  # the range (start, end] read so far
 
     def replace(self, first: int, last: int, answered: list[Any]) -> None:
         """Slots ``first..last`` as Loki answers them now (a re-read replaces)."""
