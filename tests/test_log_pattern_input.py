@@ -7,6 +7,7 @@ its miner saved beside a ledger) and replay (the whole file) read them.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +49,13 @@ def follower(tmp_path: Path) -> LogFileSource:
     return LogFileSource(patterns=LogPatternFiles(store, follow=True))
 
 
+def stats_of(source: LogFileSource, rule: Rule) -> Mapping[str, int]:
+    """How the source accounted for the rule's lines so far."""
+    stats = source.line_stats(rule)
+    assert stats is not None
+    return stats
+
+
 def total_lines(source: LogFileSource, rule: Rule) -> float:
     return float(sum(np.nansum(s.values) for s in source.fetch(rule, *ALL)))
 
@@ -63,8 +71,7 @@ def test_binary_garbage_between_lines_is_counted_as_unparsed(tmp_path: Path) -> 
     source, rule = LogFileSource(), rule_for(path)
 
     assert total_lines(source, rule) == 20
-    stats = source.line_stats(rule)
-    assert stats is not None
+    stats = stats_of(source, rule)
     assert stats["parsed"] == 20
     assert stats["unparsed"] == 2
     assert stats["undecodable"] == 2
@@ -78,8 +85,7 @@ def test_a_one_megabyte_line_is_cut_counted_and_mined(tmp_path: Path) -> None:
 
     series = source.fetch(rule, *ALL)
 
-    stats = source.line_stats(rule)
-    assert stats is not None
+    stats = stats_of(source, rule)
     assert stats["oversized"] == 1
     assert stats["parsed"] == 6
     (dump,) = [s for s in series if s.labels["level"] == "ERROR"]
@@ -95,8 +101,7 @@ def test_invalid_utf8_is_replaced_and_counted(tmp_path: Path) -> None:
 
     series = source.fetch(rule, *ALL)
 
-    stats = source.line_stats(rule)
-    assert stats is not None
+    stats = stats_of(source, rule)
     assert stats["undecodable"] == 1
     assert stats["parsed"] == 4
     (warn,) = [s for s in series if s.labels["level"] == "WARN"]
@@ -119,8 +124,7 @@ def test_truncated_json_lines_are_counted_as_unparsed(tmp_path: Path) -> None:
 
     series = source.fetch(rule, *ALL)
 
-    stats = source.line_stats(rule)
-    assert stats is not None
+    stats = stats_of(source, rule)
     assert stats["parsed"] == 4
     assert stats["unparsed"] == 4
     assert [s.labels["template"] for s in series] == ["pool exhausted <*>"]
@@ -134,8 +138,7 @@ def test_unparsable_timestamps_are_counted(tmp_path: Path) -> None:
     source, rule = LogFileSource(), rule_for(path)
 
     assert total_lines(source, rule) == 3
-    stats = source.line_stats(rule)
-    assert stats is not None
+    stats = stats_of(source, rule)
     assert stats["bad_timestamp"] == 1
 
 
@@ -161,8 +164,7 @@ def test_a_rotated_file_is_read_from_its_start_and_counted(tmp_path: Path) -> No
     path.write_text("\n".join(good_lines(4, 5)) + "\n")
 
     assert total_lines(source, rule) == 9  # the counts carry on across the rotation
-    stats = source.line_stats(rule)
-    assert stats is not None
+    stats = stats_of(source, rule)
     assert stats["rotated"] == 1
 
 
@@ -175,8 +177,7 @@ def test_a_file_truncated_in_place_is_read_from_its_start_and_counted(tmp_path: 
     path.write_text("\n".join(good_lines(2, 5)) + "\n")  # copytruncate, then new lines
 
     assert total_lines(source, rule) == 7
-    stats = source.line_stats(rule)
-    assert stats is not None
+    stats = stats_of(source, rule)
     assert stats["truncated"] == 1
 
 

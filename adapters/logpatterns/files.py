@@ -29,6 +29,7 @@ from adapters.errors import InputError
 from adapters.logpatterns.index import LogPatternIndex
 from adapters.logpatterns.miner import PatternMiner, StateMismatch
 from adapters.logpatterns.state import PatternStateStore, state_key
+from adapters.sources.logs import reading
 from detector.evaluate import required_history
 from detector.rule import DEFAULT_STEP, LogOptions, Rule
 from detector.series import Series
@@ -132,14 +133,9 @@ class LogPatternFiles:
         source = str(index.path)
         capped_before = index.stats["capped"]
         try:
-            index.update()
-        except FileNotFoundError:
-            raise InputError.at(source, "file not found") from None
-        except IsADirectoryError:
-            raise InputError.at(source, "is a directory, not a file") from None
-        except OSError as exc:
-            raise InputError.at(source, f"cannot read file: {exc}") from None
-        except ValueError as exc:
+            with reading(source):
+                index.update()
+        except ValueError as exc:  # lines spanning more steps than a series may hold
             raise InputError.at(source, str(exc)) from None
         stats = index.stats
         if stats["parsed"] == 0:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,17 +76,23 @@ def normalise_level(level: str) -> str:
     return LEVEL_ALIASES.get(upper, upper)
 
 
-def _lines(path: Path, source: str) -> Iterator[tuple[int, str]]:
-    """Numbered lines; undecodable bytes are replaced, since logs often mix encodings."""
+@contextmanager
+def reading(source: str) -> Iterator[None]:
+    """A log file that cannot be read is the user's input error, said plainly."""
     try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            yield from enumerate(handle, start=1)
+        yield
     except FileNotFoundError:
         raise InputError.at(source, "file not found") from None
     except IsADirectoryError:
         raise InputError.at(source, "is a directory, not a file") from None
     except OSError as exc:
         raise InputError.at(source, f"cannot read file: {exc}") from None
+
+
+def _lines(path: Path, source: str) -> Iterator[tuple[int, str]]:
+    """Numbered lines; undecodable bytes are replaced, since logs often mix encodings."""
+    with reading(source), path.open(encoding="utf-8", errors="replace") as handle:
+        yield from enumerate(handle, start=1)
 
 
 def field_at(obj: Mapping[str, object], name: str) -> object:
