@@ -20,8 +20,8 @@ A value is a run of number-like characters standing alone (not glued to a word:
 =========  ==========================================================================
 
 One regular-expression pass finds the candidates and a small function names them:
-drain3's own masker runs one pass per instruction, four times slower on typical service
-logs (BENCHMARKS.md, "Log pattern mining"). Masking is part of a template's identity
+drain3's own masker runs one pass per instruction, about three times slower on typical
+service logs (BENCHMARKS.md, "Log pattern mining"). Masking is part of a template's identity
 (its id is a hash of the masked text), so changing it changes ids: :data:`MASKING_VERSION`
 is stored with the miner's state, and a state mined with other rules is not reused.
 """
