@@ -241,11 +241,6 @@ class Rule(BaseModel):
                 "source 'loki' takes 'log' options only with 'by: pattern' "
                 "(per-level volume comes from a LogQL metric query)"
             )
-        if Kind.NEW_PATTERN in self.detect and not self.by_pattern:
-            raise ValueError(
-                "kind 'new_pattern' needs series per message template: "
-                "source 'logfile' or 'loki' with 'log: {by: pattern}'"
-            )
         if not self.detect:
             raise ValueError("'detect' needs at least one kind")
         if len(set(self.detect)) != len(self.detect):

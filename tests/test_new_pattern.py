@@ -154,8 +154,11 @@ def test_a_rule_watching_only_falls_never_reports_new_templates() -> None:
     assert evaluate(rule(direction="down"), series, NOW) == []
 
 
-def test_new_pattern_needs_series_per_template() -> None:
-    with pytest.raises(ValueError, match=r"new_pattern.*by: pattern"):
-        Rule.model_validate(
-            {"signal": "X", "source": "logfile", "path": "a.log", "detect": ["new_pattern"]}
-        )
+def test_on_a_count_series_without_templates_it_says_the_count_became_non_zero() -> None:
+    series = Series(
+        {"__name__": "payment_refusals"}, TIMES, counts(*every(1200, since=5 * HOUR)), STEP
+    )
+
+    (finding,) = evaluate(rule(), series, NOW)
+
+    assert finding.explanation.startswith("payment_refusals newly non-zero, first seen")

@@ -3,8 +3,9 @@
 The judgement lives in :mod:`detector.patterns` (plain functions over counts); this
 class only adapts it to the :class:`~detector.kinds.base.Detector` interface and words
 the finding. It reads the raw counts (seasonality does not apply to a template that
-never occurred) and needs the series labels a ``by: pattern`` source gives every
-template: ``level``, ``pattern`` (a stable id), ``template`` and ``sample``.
+never occurred). Its sentence names the template from the labels a ``by: pattern``
+source gives every template (``level``, ``pattern``, ``template``, ``sample``); on any
+other count series it says the series became non-zero.
 """
 
 from __future__ import annotations
@@ -54,7 +55,11 @@ class NewPatternDetector:
         if found is None or found.score < ctx.score_threshold or not watched(ctx.rule, 1.0):
             return None
         labels = dict(ctx.labels)
-        where = {k: v for k, v in labels.items() if k not in ("template", "level")}
+        if "template" in labels:
+            where = {k: v for k, v in labels.items() if k not in ("template", "level")}
+            what = f"new {explain.describe_pattern(labels)} {explain.describe_series(where)}"
+        else:  # any other count series: silent in the baseline, now steadily non-zero
+            what = f"{explain.describe_series(labels)} newly non-zero,"
         sample = labels.get("sample")
         rate = explain.number(found.rate_per_hour)
         return ctx.finding(
@@ -74,8 +79,7 @@ class NewPatternDetector:
                 "active_hours": float(found.active_hours),
             },
             explanation=(
-                f"new {explain.describe_pattern(labels)} {explain.describe_series(where)} "
-                f"first seen {explain.when(found.first_seen)}, now {rate}/h "
+                f"{what} first seen {explain.when(found.first_seen)}, now {rate}/h "
                 f"({found.lines} lines in {found.active_hours} of {found.hours} hours)"
                 + (f'; e.g. "{sample}"' if sample else "")
                 + "."
