@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from adapters.sources.logs import DEFAULT_REGEX, field_at, normalise_level
 from detector.rule import LogOptions
@@ -102,11 +103,10 @@ class FileTail:
                 yield chunk
 
     @staticmethod
-    def _skip_rest(handle: object) -> bool:
+    def _skip_rest(handle: BinaryIO) -> bool:
         """Skip to the end of an overlong line; False if its newline is not there yet."""
-        read = getattr(handle, "readline")  # noqa: B009  (a binary file object)
         while True:
-            piece = read(MAX_LINE_BYTES)
+            piece = handle.readline(MAX_LINE_BYTES)
             if not piece:
                 return False
             if piece.endswith(b"\n"):
