@@ -28,6 +28,8 @@ GOAL_LINES_PER_SECOND = 50_000
 END = 1_795_167_000  # Fri 2026-11-20 09:30 UTC
 SPAN = 14 * 86400
 BLOCK = 50_000
+LINE_BYTES = 93
+"""About the average line of :data:`TEMPLATES`, for the first estimate of the line count."""
 
 TEMPLATES = (
     ("INFO", "[api] request completed method=GET path=/api/orders/{n} status=200 duration_ms={ms}"),
@@ -54,18 +56,21 @@ def generate(path: Path, size: int, seed: int = 1) -> int:
     services, jobs, dbs = ("billing", "search", "auth"), ("cleanup", "report"), ("db-7", "db-9")
     lines = 0
     written = 0
-    estimate = max(1, size // 120)
+    estimate = max(1000, size // LINE_BYTES)  # lines in all, refined after the first block
+    block = min(BLOCK, estimate)
     with path.open("w", encoding="utf-8") as handle:
         while written < size:
-            which = rng.choice(len(TEMPLATES), BLOCK, p=probabilities)
-            stamps = END - SPAN + (lines + np.arange(BLOCK)) * SPAN // estimate
-            numbers = rng.integers(1, 5000, (BLOCK, 2))
-            durations = rng.integers(1, 30000, BLOCK)
-            octets = rng.integers(0, 256, (BLOCK, 2))
-            hexes = rng.integers(0, 2**62, (BLOCK, 2))
-            picks = rng.integers(0, 12, BLOCK)
+            # timestamps spread the lines evenly over SPAN, never past END
+            at = np.minimum(lines + np.arange(block), estimate - 1)
+            stamps = END - SPAN + at * SPAN // estimate
+            which = rng.choice(len(TEMPLATES), block, p=probabilities)
+            numbers = rng.integers(1, 5000, (block, 2))
+            durations = rng.integers(1, 30000, block)
+            octets = rng.integers(0, 256, (block, 2))
+            hexes = rng.integers(0, 2**62, (block, 2))
+            picks = rng.integers(0, 12, block)
             out = []
-            for i in range(BLOCK):
+            for i in range(block):
                 level, template = TEMPLATES[which[i]]
                 p = int(picks[i])
                 low, high = hexes[i, 0] & 0xFFFFFFFF, hexes[i, 1] & 0xFFFFFFFFFFFF
@@ -86,8 +91,11 @@ def generate(path: Path, size: int, seed: int = 1) -> int:
                 out.append(f"{stamp}.{p:03d}Z {level} {message}\n")
             text = "".join(out)
             handle.write(text)
-            written += len(text.encode())
-            lines += BLOCK
+            size_of_block = len(text.encode())
+            if lines == 0:
+                estimate = max(block, size * block // size_of_block)
+            written += size_of_block
+            lines += block
     return lines
 
 
