@@ -72,6 +72,7 @@ class PatternCounts:
         self._last: int | None = None
         self._newest: int | None = None  # newest slot of a line given a row so far
         self._added: int | None = None  # newest slot given to add() so far
+        self._full_until: int | None = None  # below this horizon the cap is surely full
         self.late = 0
         self.capped = 0
         """Lines counted in an ``other`` series because the cap was reached."""
@@ -91,12 +92,19 @@ class PatternCounts:
         if index is not None:
             return index
         horizon = max(slot, self._newest if self._newest is not None else slot) - self.retention
+        if self._full_until is not None and horizon < self._full_until:
+            self.capped += 1  # still full: no followed template can be stale yet
+            return self._row(level, OTHER, OTHER_TEMPLATE, "")
         if self.followed(horizon) >= self.cap:
             stale = [
                 i for i, r in enumerate(self.rows) if not r.is_other and r.last_seen <= horizon
             ]
             if not stale:
                 self.capped += 1
+                # followed templates only get newer lines: none is stale before this
+                self._full_until = min(
+                    r.last_seen for r in self.rows if not r.is_other and r.last_seen > horizon
+                )
                 return self._row(level, OTHER, OTHER_TEMPLATE, "")
             self._index.pop((self.rows[stale[0]].level, self.rows[stale[0]].pattern))
             self.rows[stale[0]].last_seen = -(2**62)  # retired: kept for its history only
