@@ -201,6 +201,12 @@ class LokiSettings(ServerSettings):
         gt=0,
         description="longest time range per request; Loki's max_query_length is 30d1h by default",
     )
+    max_lines_per_request: int = Field(
+        default=5000,
+        ge=1,
+        description="by: pattern mined here: log lines per query_range page "
+        "(Loki's max_entries_limit_per_query is 5000 by default)",
+    )
 
 
 S = TypeVar("S", bound=BaseSettings)

@@ -1,4 +1,5 @@
-"""``python -m benchmarks``: NAB, lead time and throughput in one run, one table, one JSON.
+"""``python -m benchmarks``: NAB, lead time, throughput and log pattern mining in one run,
+one table, one JSON.
 
 ``make bench`` runs this. ``--quick`` runs a subset (12 NAB files, 20 scenarios, a
 1,000-series cycle and 10 naive Pelt steps) for a check in a couple of minutes; the
@@ -21,11 +22,11 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import leadtime, report, throughput
+from benchmarks import leadtime, logpatterns, report, throughput
 from benchmarks.nab.causal import CONFIGURATIONS, QUICK_FILES, run_configurations
 from benchmarks.nab.corpus import load_corpus
 
-PARTS = ("nab", "leadtime", "throughput")
+PARTS = ("nab", "leadtime", "throughput", "logpatterns")
 DEFAULT_SEED = 20_240_601
 FULL_SCENARIOS = 210
 QUICK_SCENARIOS = 20
@@ -114,6 +115,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         doc["throughput"] = throughput.run(plan, log=lambda m: console.log(f"throughput: {m}"))
         doc["seconds"]["throughput"] = time.perf_counter() - t0
+
+    if "logpatterns" in args.only:
+        t0 = time.perf_counter()
+        size = logpatterns.QUICK_BYTES if args.quick else logpatterns.FULL_BYTES
+        doc["logpatterns"] = logpatterns.run(size, log=lambda m: console.log(f"log patterns: {m}"))
+        doc["seconds"]["logpatterns"] = time.perf_counter() - t0
 
     doc["seconds"]["total"] = time.perf_counter() - started
     path = args.results / "latest.json"

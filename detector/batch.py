@@ -27,8 +27,11 @@ from detector.monitor import (
     RuleMonitor,
     Trace,
     blank_trace,
+    block_sums,
     channel_mean,
+    partial_counts,
     store_evidence,
+    store_pattern,
 )
 from detector.robust import nanmean
 from detector.seasonal import (
@@ -100,6 +103,16 @@ def batch_trace(
     counts = np.sum(~np.isnan(laid), axis=2).astype(np.float64)
     column_of = np.full((blocks, b), -1, dtype=np.int64)
     column_of[slots, positions] = np.arange(total)
+    if monitor.watch_patterns:
+        _score_patterns(
+            monitor,
+            trace,
+            laid=laid,
+            counts=counts,
+            first_block=first_block,
+            column_of=column_of,
+            score_from=score_from,
+        )
     for name, channel in monitor.channels.items():
         spec = channel.spec
         material = laid_jitter if spec.uses_jitter else laid
@@ -123,6 +136,48 @@ def batch_trace(
                 column_of,
             )
     return trace
+
+
+def _score_patterns(
+    monitor: RuleMonitor,
+    trace: Trace,
+    *,
+    laid: FloatArray,
+    counts: FloatArray,
+    first_block: int,
+    column_of: IntArray,
+    score_from: int | None,
+) -> None:
+    """New-pattern evidence at every sample, from windows of block counts."""
+    grid = monitor.grid
+    window, b = grid.window_blocks, grid.per_block
+    n, blocks, _ = laid.shape
+    sums = block_sums(laid)
+    begin = 0
+    if score_from is not None:
+        begin = max(0, int(grid.block_of(np.array([score_from]))[0]) - first_block - 1)
+    for start in range(begin, blocks - 1, BLOCK_CHUNK):
+        stop = min(blocks - 1, start + BLOCK_CHUNK)
+        chunk = stop - start
+        shape = (n * chunk, window)
+        following = laid[:, start + 1 : stop + 1, :].reshape(n * chunk, b)
+        prefixes = np.where(
+            np.tril(np.ones((b, b), dtype=bool))[None], following[:, None, :], np.nan
+        )
+        lines, present = partial_counts(prefixes)
+        columns = column_of[start + 1 : stop + 1]
+        flat_columns = np.broadcast_to(columns[None], (n, chunk, b)).reshape(n * chunk, b)
+        keep = flat_columns >= 0
+        times = np.where(keep, trace.timestamps[np.maximum(flat_columns, 0)], 0)
+        ids = first_block + np.arange(start, stop) - window + 1
+        found = monitor.assess_patterns(
+            _windows(sums, window, start, stop).reshape(shape),
+            _windows(counts, window, start, stop).reshape(shape),
+            np.broadcast_to(ids[None, :], (n, chunk)).reshape(-1),
+            partial=(lines, present),
+            now=times,
+        )
+        store_pattern(trace, np.repeat(np.arange(n), chunk), flat_columns, found, keep)
 
 
 def _rates(monitor: RuleMonitor, rows: IntArray, raw: FloatArray) -> FloatArray:

@@ -42,12 +42,14 @@ def passing(
     out: dict[Kind, BoolArray] = {}
     for kind in monitor.rule.detect:
         detector = DETECTORS[kind]
-        evidence = trace.evidence[detector.channel]
+        evidence = trace.evidence.get(detector.channel)
+        nothing = np.zeros(np.broadcast(local, columns).shape)
         arrays = EvidenceArrays(
-            z=evidence.z[local, columns],
-            after_blocks=evidence.after_blocks[local, columns],
-            creep=evidence.creep[local, columns],
+            z=nothing if evidence is None else evidence.z[local, columns],
+            after_blocks=nothing if evidence is None else evidence.after_blocks[local, columns],
+            creep=nothing if evidence is None else evidence.creep[local, columns],
             exhaustion={k: v[local, columns] for k, v in trace.exhaustion.items()},
+            pattern={k: v[local, columns] for k, v in trace.pattern.items()},
         )
         out[kind] = detector.passes(monitor.rule, arrays)
     return out
@@ -73,6 +75,7 @@ def moment(monitor: RuleMonitor, trace: Trace, local: int, column: int, now: int
     exhaustion: Mapping[str, float] = {
         k: float(v[local, column]) for k, v in trace.exhaustion.items()
     }
+    pattern: Mapping[str, float] = {k: float(v[local, column]) for k, v in trace.pattern.items()}
     return Moment(
         rule=monitor.rule,
         labels=monitor.labels[int(trace.rows[local])],
@@ -81,6 +84,7 @@ def moment(monitor: RuleMonitor, trace: Trace, local: int, column: int, now: int
         now=now,
         evidence=evidence,
         exhaustion=exhaustion,
+        pattern=pattern,
     )
 
 

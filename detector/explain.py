@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 
 from detector.durations import format_duration
 
-HIDDEN_LABELS = frozenset({"__name__"})
+HIDDEN_LABELS = frozenset({"__name__", "sample"})
+"""Not shown in a series' name: the metric name is shown before the braces, and a log
+template's ``sample`` line is shown where a sentence quotes it, not in every name."""
 
 
 def describe_series(labels: Mapping[str, str]) -> str:
@@ -23,6 +25,13 @@ def describe_series(labels: Mapping[str, str]) -> str:
         return name or "the series"
     inner = ", ".join(f'{k}="{rest[k]}"' for k in sorted(rest))
     return f"{name}{{{inner}}}"
+
+
+def describe_pattern(labels: Mapping[str, str]) -> str:
+    """A log template as sentences name it: ``ERROR pattern "pool exhausted for <*>"``."""
+    level = labels.get("level", "")
+    template = labels.get("template", labels.get("pattern", "?"))
+    return f'{level + " " if level else ""}pattern "{template}"'
 
 
 def number(value: float) -> str:

@@ -16,6 +16,7 @@ class Kind(StrEnum):
     VARIANCE = "variance"
     VOLUME = "volume"
     EXHAUSTION = "exhaustion"
+    NEW_PATTERN = "new_pattern"
 
 
 class Direction(StrEnum):

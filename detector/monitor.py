@@ -39,6 +39,7 @@ from detector.evidence import (
 )
 from detector.finding import Kind
 from detector.noise import SCALES
+from detector.patterns import THRESHOLDS, NewPatternEvidence, assess_blocks
 from detector.projection import project
 from detector.robust import nanmean
 from detector.rule import CounterMode, Rule, Seasonality, Watch
@@ -211,6 +212,7 @@ class Trace:
     evidence: dict[str, Evidence]
     seasonality: dict[str, IntArray]
     exhaustion: dict[str, FloatArray] = field(default_factory=dict)
+    pattern: dict[str, NDArray[Any]] = field(default_factory=dict)
 
 
 def blank_trace(monitor: RuleMonitor, rows: IntArray, timestamps: IntArray) -> Trace:
@@ -225,7 +227,35 @@ def blank_trace(monitor: RuleMonitor, rows: IntArray, timestamps: IntArray) -> T
             for name in monitor.channels
         },
         exhaustion={key: np.full(shape, np.nan) for key in EXHAUSTION_FIELDS},
+        pattern={
+            f.name: np.zeros(
+                shape, dtype=np.asarray(0).dtype if f.name == "first_seen" else np.float64
+            )
+            for f in fields(NewPatternEvidence)
+        },
     )
+
+
+def store_pattern(
+    trace: Trace, rows: IntArray, columns: IntArray, found: NewPatternEvidence, keep: np.ndarray
+) -> None:
+    """Copy new-pattern evidence ``(m, c)`` into ``trace`` at ``(rows[i], columns[i, k])``."""
+    row_index = np.broadcast_to(rows[:, None], columns.shape)[keep]
+    for f in fields(NewPatternEvidence):
+        trace.pattern[f.name][row_index, columns[keep]] = getattr(found, f.name)[keep]
+
+
+def partial_counts(prefixes: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Lines and samples present in each prefix of the block in progress ``(m, c, b)``."""
+    present = ~np.isnan(prefixes)
+    return np.sum(np.where(present, prefixes, 0.0), axis=-1), np.sum(present, axis=-1)
+
+
+def block_sums(samples: FloatArray) -> FloatArray:
+    """Raw sum of each block's samples (last axis); NaN for a block without samples."""
+    present = ~np.isnan(samples)
+    total = np.sum(np.where(present, samples, 0.0), axis=-1)
+    return np.asarray(np.where(np.any(present, axis=-1), total, np.nan), dtype=np.float64)
 
 
 def _blank_evidence(shape: tuple[int, int]) -> Evidence:
@@ -268,7 +298,7 @@ class RuleMonitor:
         self.index: dict[str, int] = {}
         self.counter: list[bool] = []
         self.direction = {Watch.UP: 1, Watch.DOWN: -1, Watch.BOTH: 0}[rule.direction]
-        wanted = {CHANNEL_OF[kind].name: CHANNEL_OF[kind] for kind in rule.detect}
+        wanted = {CHANNEL_OF[k].name: CHANNEL_OF[k] for k in rule.detect if k in CHANNEL_OF}
         specs = [wanted[name] for name in ("level", "volume", "spread") if name in wanted]
         window = self.grid.window_blocks
         probe = SeasonalRings(self.periods, self.auto_seasonality, window, 0)
@@ -288,6 +318,8 @@ class RuleMonitor:
             for spec in specs
         }
         self.counts = np.empty((0, window + 1))
+        self.watch_patterns = Kind.NEW_PATTERN in rule.detect
+        self.sums = np.empty((0, window + 1 if self.watch_patterns else 0))
         self.partial_block = np.empty(0, dtype=np.int64)
         self.partial = np.empty((0, self.grid.per_block))
         self.partial_jitter = np.empty((0, self.grid.per_block))
@@ -319,6 +351,7 @@ class RuleMonitor:
             self.labels.append(dict(labels))
             self.counter.append(is_counter(self.rule, labels))
         self.counts = _more_rows(self.counts, extra)
+        self.sums = _more_rows(self.sums, extra)
         self.partial_block = _more_rows(self.partial_block, extra, -1)
         self.partial = _more_rows(self.partial, extra)
         self.partial_jitter = _more_rows(self.partial_jitter, extra)
@@ -375,6 +408,31 @@ class RuleMonitor:
         if channel.spec.name == "spread":
             return (0.0, 0.0)
         return (self.rule.min_change_relative or 0.0, self.rule.min_change_absolute or 0.0)
+
+    def assess_patterns(
+        self,
+        sums: FloatArray,
+        observed: FloatArray,
+        first_block: IntArray,
+        *,
+        partial: tuple[FloatArray, FloatArray],
+        now: NDArray[Any],
+    ) -> NewPatternEvidence:
+        """New-pattern evidence from a window of block counts and the block in progress
+        (``partial``: its lines and samples present at each sample of the chunk)."""
+        lines, present = partial
+        return assess_blocks(
+            sums,
+            np.nan_to_num(observed),
+            first_block,
+            lines,
+            present,
+            now=np.asarray(now, dtype=np.int64),
+            block=self.grid.block,
+            step=self.step,
+            window=self.rule.window,
+            thresholds=THRESHOLDS[self.rule.sensitivity],
+        )
 
     def project(self, adjusted: FloatArray, blocks: IntArray) -> dict[str, FloatArray]:
         """The exhaustion projection of windows ``(m, K)`` of de-seasonalised levels."""
@@ -525,6 +583,20 @@ class RuleMonitor:
             ][:, None]
         for key, array in self.exhaustion.items():
             trace.exhaustion[key][local[:, None], columns[None, :]] = array[rows][:, None]
+        if self.watch_patterns:
+            window = self.grid.window_blocks
+            blocks = (
+                np.full(rows.size, block - 1, dtype=np.int64)[:, None] - np.arange(window)[::-1]
+            )
+            lines, observed = partial_counts(prefix)
+            found = self.assess_patterns(
+                ring_take(self.sums, rows, blocks),
+                ring_take(self.counts, rows, blocks),
+                blocks[:, 0],
+                partial=(lines, observed),
+                now=np.broadcast_to(trace.timestamps[columns][None, :], chunk.shape),
+            )
+            store_pattern(trace, local, targets, found, keep)
 
     # ------------------------------------------------------------------ blocks
 
@@ -548,6 +620,7 @@ class RuleMonitor:
 
     def _forget(self, rows: IntArray) -> None:
         self.counts[rows] = np.nan
+        self.sums[rows] = np.nan
         self.partial[rows] = np.nan
         self.partial_jitter[rows] = np.nan
         for channel in self.channels.values():
@@ -560,6 +633,8 @@ class RuleMonitor:
         jitter = self.partial_jitter[rows]
         count = np.sum(~np.isnan(samples), axis=1).astype(np.float64)
         self.counts[rows, block % self.counts.shape[1]] = count
+        if self.watch_patterns:
+            self.sums[rows, block % self.sums.shape[1]] = block_sums(samples)
         for channel in self.channels.values():
             spec = channel.spec
             mean, _ = channel_mean(spec, (jitter if spec.uses_jitter else samples)[:, None, :])

@@ -173,18 +173,43 @@ class CounterMode(StrEnum):
     FALSE = "false"
 
 
+DEFAULT_MAX_PATTERNS = 100
+"""Message templates a ``by: pattern`` rule follows as series of their own; lines of
+further templates are counted in one ``other`` series per level (docs/sources.md)."""
+
+
 class LogOptions(BaseModel):
-    """How a log file becomes per-level volume series (``source: logfile``)."""
+    """How a log becomes series: line counts per level (``by: level``) or per message
+    template (``by: pattern``, ``source: logfile`` or ``source: loki``)."""
 
     model_config = ConfigDict(extra="forbid")
 
+    by: Literal["level", "pattern"] = Field(
+        default="level",
+        description="level: one volume series per level; pattern: one per message template",
+    )
     format: Literal["text", "json"] = "text"
     pattern: str | None = Field(
         default=None,
-        description="text logs: a regex with named groups 'timestamp' and 'level'",
+        description="text logs: a regex with named groups 'timestamp' and 'level' "
+        "(and optionally 'message', the part mined for templates)",
     )
     timestamp_field: str = "timestamp"
     level_field: str = "level"
+    message_field: str = Field(
+        default="message", description="JSON logs, by: pattern: the field holding the message"
+    )
+    max_patterns: int = Field(
+        default=DEFAULT_MAX_PATTERNS,
+        ge=1,
+        le=10_000,
+        description="by: pattern: templates followed per rule; the rest count as 'other'",
+    )
+    patterns_from: Literal["auto", "server", "local"] = Field(
+        default="auto",
+        description="loki, by: pattern: Loki's patterns endpoint (server), lines mined "
+        "here (local), or the endpoint where Loki offers it (auto)",
+    )
     timestamp_format: str | None = Field(
         default=None, description="strftime format; default: RFC 3339 or Unix seconds"
     )
@@ -263,8 +288,13 @@ class Rule(BaseModel):
             raise ValueError(f"source '{self.source}' needs 'path'")
         if self.source in ("prometheus", "loki") and not self.query:
             raise ValueError(f"source '{self.source}' needs 'query'")
-        if self.log is not None and self.source != "logfile":
-            raise ValueError("'log' options only apply to source 'logfile'")
+        if self.log is not None and self.source not in ("logfile", "loki"):
+            raise ValueError("'log' options only apply to sources 'logfile' and 'loki'")
+        if self.source == "loki" and self.log is not None and self.log.by != "pattern":
+            raise ValueError(
+                "source 'loki' takes 'log' options only with 'by: pattern' "
+                "(per-level volume comes from a LogQL metric query)"
+            )
         if not self.detect:
             raise ValueError("'detect' needs at least one kind")
         if len(set(self.detect)) != len(self.detect):
@@ -295,6 +325,11 @@ class Rule(BaseModel):
         if self.min_change is None or self.min_change.endswith("%"):
             return None
         return float(self.min_change)
+
+    @property
+    def by_pattern(self) -> bool:
+        """Whether the rule's series are per message template (``log: {by: pattern}``)."""
+        return self.log is not None and self.log.by == "pattern"
 
 
 class RuleGroup(BaseModel):

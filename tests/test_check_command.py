@@ -47,7 +47,7 @@ def test_valid_files_print_one_summary_line_per_file() -> None:
     assert result.stdout.splitlines() == [
         f"{EXAMPLES / 'capacity.yaml'}: 2 rules in 1 group OK",
         f"{EXAMPLES / 'checkout.yaml'}: 3 rules in 2 groups OK",
-        f"{EXAMPLES / 'logs.yaml'}: 2 rules in 1 group OK",
+        f"{EXAMPLES / 'logs.yaml'}: 4 rules in 2 groups OK",
     ]
     assert result.stderr == ""
 

@@ -96,7 +96,8 @@ def test_unknown_detector_lists_known_kinds_at_its_item_line(tmp_path: Path) -> 
 
     assert problem.line == 9
     assert problem.message.endswith(
-        "unknown detector 'foo' (expected one of level_shift, trend, variance, volume, exhaustion)"
+        "unknown detector 'foo' (expected one of level_shift, trend, variance, volume, exhaustion, "
+        "new_pattern)"
     )
 
 

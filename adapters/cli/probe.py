@@ -53,6 +53,8 @@ class ProbeResult:
     error: str | None = None
     history: int | None = None
     needed: int | None = None
+    how: str | None = None
+    """``by: pattern`` rules: where the templates come from, and what became of the lines."""
 
     @property
     def ok(self) -> bool:
@@ -64,6 +66,8 @@ class ProbeResult:
             return f"{head}: error: {self.error}"
         step = format_duration(self.step) if self.step is not None else "-"
         text = f"{head}: {count_noun(self.series, 'series', 'series')} at step {step}"
+        if self.how:
+            text += f"; {self.how}"
         if self.series == 0:
             what = "the file" if self.rule.source in FILE_SOURCES else "the last window"
             text += f" (warning: the query matched nothing in {what})"
@@ -114,10 +118,11 @@ def _probe(path: Path, rule: Rule, sources: Mapping[str, Source], now: int) -> P
         until = now
     try:
         series = source.fetch(rule, start, end)
+        how = _pattern_note(rule, source, now) if rule.by_pattern else None
     except (SourceUnavailable, InputError) as exc:
         return ProbeResult(path, rule, 0, expected_step, str(exc))
     if not series:
-        return ProbeResult(path, rule, 0, expected_step)
+        return ProbeResult(path, rule, 0, expected_step, how=how)
     step = series[0].step
     return ProbeResult(
         path,
@@ -126,7 +131,24 @@ def _probe(path: Path, rule: Rule, sources: Mapping[str, Source], now: int) -> P
         step,
         history=_longest_history(series, until),
         needed=needed_history(rule, step),
+        how=how,
     )
+
+
+def _pattern_note(rule: Rule, source: Source, now: int) -> str | None:
+    """Which path a ``by: pattern`` rule uses and how its lines were accounted for."""
+    pattern_path = getattr(source, "pattern_path", None)
+    if callable(pattern_path):
+        return f"templates from {pattern_path(rule, now)}"
+    line_stats = getattr(source, "line_stats", None)
+    stats = line_stats(rule) if callable(line_stats) else None
+    if not stats:
+        return None
+    skipped = {k: v for k, v in sorted(stats.items()) if k != "parsed" and v}
+    text = f"templates mined here from {stats.get('parsed', 0):,} lines"
+    if skipped:
+        text += " (" + ", ".join(f"{v:,} {k.replace('_', ' ')}" for k, v in skipped.items()) + ")"
+    return text
 
 
 def _longest_history(series: Sequence[Series], until: int | None) -> int:

@@ -259,10 +259,14 @@ def replay_command(
     """Re-run rules over the window before an incident, exactly as the daemon would have."""
     start_logging(log_level, log_format)
     from adapters.ledger import Ledger  # noqa: PLC0415
+    from adapters.logpatterns.state import state_dir_for_ledger  # noqa: PLC0415
     from adapters.replaying import attach_notices, read_nothing, replay_rules  # noqa: PLC0415
     from adapters.sources import default_sources  # noqa: PLC0415
 
-    sources = default_sources(strict_order=strict_order)
+    # with a daemon's ledger, templates are named as that daemon named them
+    sources = default_sources(
+        state_dir_for_ledger(ledger) if ledger is not None else None, strict_order=strict_order
+    )
     try:
         incident = time_option(at, "--at")
         lookback_seconds = duration_option(lookback, "--lookback")

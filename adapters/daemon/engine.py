@@ -30,11 +30,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import structlog
 
-from adapters.daemon.metrics import DaemonMetrics
+from adapters.daemon.metrics import LOG_SKIP_REASONS, DaemonMetrics
 from adapters.errors import InputError, SourceUnavailable
 from adapters.ledger import Ledger
+from adapters.logpatterns.counts import OTHER
 from adapters.notify.payload import notification_for
 from adapters.replaying import ScheduledRule, fetch_history
 from adapters.sources.base import Source
@@ -271,6 +273,8 @@ class Engine:
                 group, runtime, series, now, suppressions=suppressions, bound=bound
             )
         runtime.restored = True
+        if rule.by_pattern:
+            self._note_patterns(group, runtime, series, bound)
         try:
             findings = [f for one in series for f in evaluate(rule, one, now)]
             alerting, covered = split_suppressed(findings, suppressions, now=now)
@@ -377,6 +381,32 @@ class Engine:
             since=format_rfc3339(start),
             pending=sum(1 for a in alerts.values() if a.state is AlertState.PENDING),
         )
+
+    def _note_patterns(
+        self, group: GroupRuntime, runtime: RuleRuntime, series: Sequence[Series], bound: Any
+    ) -> None:
+        """Templates followed, whether the cap sent lines to 'other', lines skipped."""
+        if self.metrics is None:
+            return
+        rule = runtime.entry.rule
+        other = [s for s in series if s.labels.get("pattern") == OTHER]
+        self.metrics.log_patterns.labels(group=group.name, rule=rule.signal).set(
+            len(series) - len(other)
+        )
+        capped = any(float(np.nansum(s.values)) > 0 for s in other)
+        self.metrics.log_pattern_cap.labels(group=group.name, rule=rule.signal).set(
+            1 if capped else 0
+        )
+        line_stats = getattr(self.sources.get(rule.source), "line_stats", None)
+        try:
+            stats = line_stats(rule) if callable(line_stats) else None
+        except (SourceUnavailable, InputError) as exc:
+            bound.warning("log line counts unavailable", error=str(exc))
+            stats = None
+        for reason in LOG_SKIP_REASONS:
+            self.metrics.log_lines_skipped.labels(
+                group=group.name, rule=rule.signal, reason=reason
+            ).set(stats.get(reason, 0) if stats else 0)
 
     def _note_suppressed(
         self,

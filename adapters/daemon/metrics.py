@@ -8,6 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from detector.suppressions import Action
 
+LOG_SKIP_REASONS = ("unparsed", "bad_timestamp", "late", "oversized", "undecodable")
+
 
 class DaemonMetrics:
     """Every metric in one private registry (tests create as many daemons as they like)."""
@@ -93,6 +95,26 @@ class DaemonMetrics:
             ["notifier", "outcome"],
             registry=r,
         )
+        self.log_patterns = Gauge(
+            "graysignal_log_patterns",
+            "Message templates a by: pattern rule follows as series (at its last evaluation).",
+            ["group", "rule"],
+            registry=r,
+        )
+        self.log_pattern_cap = Gauge(
+            "graysignal_log_pattern_cap_reached",
+            "1 if a by: pattern rule counted lines as 'other' because it follows "
+            "max_patterns templates already (in the history its last evaluation read).",
+            ["group", "rule"],
+            registry=r,
+        )
+        self.log_lines_skipped = Gauge(
+            "graysignal_log_lines_skipped",
+            "Lines of a by: pattern log file not counted since its miner started, by reason "
+            "(unparsed, bad_timestamp, late, oversized, undecodable).",
+            ["group", "rule", "reason"],
+            registry=r,
+        )
         self.pruned_findings = Counter(
             "graysignal_ledger_pruned_findings",
             "Findings deleted from the ledger because they were older than the retention.",
@@ -111,6 +133,10 @@ class DaemonMetrics:
         _remove(self.source_up, group, rule, source)
         for action in Action:
             _remove(self.suppressed, group, rule, action.value)
+        _remove(self.log_patterns, group, rule)
+        _remove(self.log_pattern_cap, group, rule)
+        for reason in LOG_SKIP_REASONS:
+            _remove(self.log_lines_skipped, group, rule, reason)
 
     def forget_group(self, group: str) -> None:
         """Drop the series of a group a reload removed (see :meth:`forget_rule`)."""

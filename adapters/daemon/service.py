@@ -26,6 +26,7 @@ from adapters.daemon.settings import DaemonSettings
 from adapters.digest.scheduler import scheduler_from_settings
 from adapters.errors import InputError
 from adapters.ledger import Ledger
+from adapters.logpatterns.state import state_dir_for_ledger
 from adapters.notify import (
     AlertmanagerNotifier,
     Notifier,
@@ -38,7 +39,7 @@ from adapters.notify.dispatcher import Dispatcher
 from adapters.notify.links import generator_url, replay_command, server_urls
 from adapters.notify.silences import SilenceWatcher, silence_readers
 from adapters.rulefiles import load_rule_files
-from adapters.sources import default_sources, with_incremental_fetch
+from adapters.sources import default_sources, following_logs, with_incremental_fetch
 from adapters.sources.base import Source
 from adapters.suppressions import load_suppressions, suppressions_files_near
 from adapters.timeparse import format_rfc3339
@@ -109,8 +110,13 @@ class Service:
         self.notifiers = dict(build_notifiers(settings) if notifiers is None else notifiers)
         base_sources = default_sources() if sources is None else sources
         servers = server_urls(base_sources)
+        if sources is None:
+            pattern_state = state_dir_for_ledger(settings.ledger)
+            engine_sources = with_incremental_fetch(following_logs(base_sources, pattern_state))
+        else:
+            engine_sources = dict(sources)
         self.engine = Engine(
-            sources=with_incremental_fetch(base_sources) if sources is None else sources,
+            sources=engine_sources,
             ledger=self.ledger,
             notifier_names=list(self.notifiers),
             resend_interval=settings.resend_interval,

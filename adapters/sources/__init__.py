@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from pathlib import Path
 
 import structlog
 
@@ -36,7 +37,9 @@ class NotConfigured:
         )
 
 
-def default_sources(*, strict_order: bool = False) -> Mapping[str, Source]:
+def default_sources(
+    pattern_state: Path | None = None, *, strict_order: bool = False
+) -> Mapping[str, Source]:
     """The sources wired into every command, configured from the environment now.
 
     A server source whose ``GRAYSIGNAL_<SERVER>_*`` variables are invalid becomes a
@@ -44,10 +47,20 @@ def default_sources(*, strict_order: bool = False) -> Mapping[str, Source]:
     fail with that message (and ``check --probe`` shows it), while rules on other
     sources run, as the design asks of a source that is down. ``strict_order`` makes the
     file source refuse out-of-order samples instead of sorting them into place.
+
+    ``pattern_state`` is a daemon's log-pattern state directory (beside its ledger), read,
+    never written: ``replay --ledger`` names templates as that daemon did.
     """
+    logfile = LogFileSource()
+    if pattern_state is not None:
+        from adapters.logpatterns.files import LogPatternFiles  # noqa: PLC0415
+        from adapters.logpatterns.state import PatternStateStore  # noqa: PLC0415
+
+        store = PatternStateStore(pattern_state, read_only=True)
+        logfile = LogFileSource(patterns=LogPatternFiles(store))
     return {
         "file": FileSource(strict_order=strict_order),
-        "logfile": LogFileSource(),
+        "logfile": logfile,
         "prometheus": _configured("prometheus", PrometheusSource),
         "loki": _configured("loki", LokiSource),
     }
@@ -65,6 +78,17 @@ def with_incremental_fetch(sources: Mapping[str, Source]) -> dict[str, Source]:
         name: IncrementalFetcher(source) if name in SERVER_SOURCES else source
         for name, source in sources.items()
     }
+
+
+def following_logs(sources: Mapping[str, Source], pattern_state: Path) -> dict[str, Source]:
+    """``sources`` for the daemon's log files: ``by: pattern`` rules mine only what was
+    appended since the last cycle, keep their required history and no more, and save
+    their miner to ``pattern_state`` (beside the ledger) to resume after a restart."""
+    from adapters.logpatterns.files import LogPatternFiles  # noqa: PLC0415
+    from adapters.logpatterns.state import PatternStateStore  # noqa: PLC0415
+
+    patterns = LogPatternFiles(PatternStateStore(pattern_state), follow=True)
+    return {**sources, "logfile": LogFileSource(patterns=patterns)}
 
 
 def _configured(name: str, build: Callable[[], Source]) -> Source:
@@ -85,5 +109,6 @@ __all__ = [
     "PrometheusSource",
     "Source",
     "default_sources",
+    "following_logs",
     "with_incremental_fetch",
 ]

@@ -277,10 +277,14 @@ def query_once(
     params: Mapping[str, str],
     ctx: RequestContext,
     settings: ServerSettings,
+    *,
+    check: Callable[[int, bytes], None] | None = None,
 ) -> Mapping[str, Any]:
     """One attempt at one request, within the answer-size cap and the request deadline
     (:mod:`adapters.sources.bounded`): the decoded answer, or :class:`Transient` for
-    what may pass (timeouts, refused connections, 5xx, 429), or the rule's error."""
+    what may pass (timeouts, refused connections, 5xx, 429), or the rule's error.
+    ``check`` sees the status and body first and may raise its own error (e.g. Loki's
+    patterns endpoint saying it is not offered here)."""
     env = type(settings).env_var
     started = time.monotonic()
     try:
@@ -320,6 +324,8 @@ def query_once(
             f"redirects are not followed, so credentials never leave {ctx.url}: set "
             f"{env('url')} to the address that answers"
         )
+    if check is not None:
+        check(answer.status, answer.body)
     check_status(answer.status, answer.body, ctx, env(""))
     return decode_json(answer.body, ctx)
 

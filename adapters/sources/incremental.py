@@ -82,7 +82,14 @@ class IncrementalFetcher:
         self.tail_fetches = 0
 
     def fetch(self, rule: Rule, start: int, end: int) -> list[Series]:
-        """The rule's series in ``(start, end]``, fetching from the source only what is new."""
+        """The rule's series in ``(start, end]``, fetching from the source only what is new.
+
+        ``by: pattern`` rules pass straight through: their source keeps each template's
+        history itself, so that a template first seen in a new step still has the
+        silence before it (a buffer here only knows the series it has seen).
+        """
+        if rule.by_pattern:
+            return self.source.fetch(rule, start, end)
         key = _rule_key(rule)
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())

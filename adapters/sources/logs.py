@@ -16,8 +16,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,6 +29,9 @@ from adapters.sources.files import MAX_PROBLEMS, FileCache, ProblemList, window
 from adapters.timeparse import TimestampError, parse_timestamps
 from detector.rule import DEFAULT_STEP, LogOptions, Rule
 from detector.series import Series
+
+if TYPE_CHECKING:
+    from adapters.logpatterns.files import LogPatternFiles
 
 """Seconds per slot when a ``logfile`` rule sets no ``step``."""
 
@@ -49,7 +54,7 @@ or Unix seconds, optionally in brackets) followed, within three tokens (logger, 
 ``2026-11-20T10:00:00.123+01:00 level=error msg`` and Python's
 ``%(asctime)s - %(name)s - %(levelname)s - %(message)s``."""
 
-_DEFAULT_REGEX = re.compile(DEFAULT_PATTERN, re.IGNORECASE)
+DEFAULT_REGEX = re.compile(DEFAULT_PATTERN, re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -72,11 +77,11 @@ def normalise_level(level: str) -> str:
     return LEVEL_ALIASES.get(upper, upper)
 
 
-def _lines(path: Path, source: str) -> Iterator[tuple[int, str]]:
-    """Numbered lines; undecodable bytes are replaced, since logs often mix encodings."""
+@contextmanager
+def reading(source: str) -> Iterator[None]:
+    """A log file that cannot be read is the user's input error, said plainly."""
     try:
-        with path.open(encoding="utf-8", errors="replace") as handle:
-            yield from enumerate(handle, start=1)
+        yield
     except FileNotFoundError:
         raise InputError.at(source, "file not found") from None
     except IsADirectoryError:
@@ -85,7 +90,13 @@ def _lines(path: Path, source: str) -> Iterator[tuple[int, str]]:
         raise InputError.at(source, f"cannot read file: {exc}") from None
 
 
-def _field(obj: Mapping[str, object], name: str) -> object:
+def _lines(path: Path, source: str) -> Iterator[tuple[int, str]]:
+    """Numbered lines; undecodable bytes are replaced, since logs often mix encodings."""
+    with reading(source), path.open(encoding="utf-8", errors="replace") as handle:
+        yield from enumerate(handle, start=1)
+
+
+def field_at(obj: Mapping[str, object], name: str) -> object:
     """``obj[name]``, else a dotted path into nested objects (``log.level``)."""
     if name in obj:
         return obj[name]
@@ -104,7 +115,7 @@ def _match_json(text: str, options: LogOptions) -> tuple[str, str] | None:
         return None
     if not isinstance(obj, dict):
         return None
-    ts, level = _field(obj, options.timestamp_field), _field(obj, options.level_field)
+    ts, level = field_at(obj, options.timestamp_field), field_at(obj, options.level_field)
     if isinstance(ts, bool) or not isinstance(ts, str | int | float):
         return None
     if not isinstance(level, str) or not level.strip():
@@ -132,7 +143,7 @@ def read_log_volume(path: str | Path, options: LogOptions, step: int) -> LogVolu
     source = str(path)
     if step <= 0:
         raise InputError.at(source, f"step must be a positive number of seconds, got {step}")
-    regex = re.compile(options.pattern) if options.pattern else _DEFAULT_REGEX
+    regex = re.compile(options.pattern) if options.pattern else DEFAULT_REGEX
     matched_lines: list[int] = []
     stamps_text: list[str] = []
     levels_seen: list[str] = []
@@ -200,21 +211,41 @@ def read_log_volume(path: str | Path, options: LogOptions, step: int) -> LogVolu
 
 
 class LogFileSource:
-    """``source: logfile``: per-level line volume of a log file.
+    """``source: logfile``: per-level line volume of a log file, or per message template
+    with ``log: {by: pattern}`` (:mod:`adapters.logpatterns`).
 
     ``rule.log`` defaults to ``LogOptions()`` and ``rule.step`` to :data:`DEFAULT_STEP`.
-    The file is re-read only when its size or mtime changes.
+    A per-level file is re-read only when its size or mtime changes. ``patterns`` mines
+    ``by: pattern`` rules (whole files, no saved state, when not given).
     """
 
-    def __init__(self, cache: FileCache | None = None) -> None:
+    def __init__(
+        self, cache: FileCache | None = None, *, patterns: LogPatternFiles | None = None
+    ) -> None:
         self._cache = cache if cache is not None else FileCache()
+        self._patterns = patterns
+
+    @property
+    def patterns(self) -> LogPatternFiles:
+        if self._patterns is None:
+            from adapters.logpatterns.files import LogPatternFiles  # noqa: PLC0415
+
+            self._patterns = LogPatternFiles()
+        return self._patterns
 
     def fetch(self, rule: Rule, start: int, end: int) -> list[Series]:
         if not rule.path:
             raise InputError.at(rule.signal, "source 'logfile' needs 'path'")
+        if rule.by_pattern:
+            return self.patterns.fetch(rule, start, end)
         path = Path(rule.path)
         options = rule.log if rule.log is not None else LogOptions()
         step = rule.step if rule.step is not None else DEFAULT_STEP
         key = ("logfile", step, options.model_dump_json())
         parsed = self._cache.get(path, key, lambda: read_log_volume(path, options, step).series)
         return window(parsed, start, end)
+
+    def line_stats(self, rule: Rule) -> Mapping[str, int] | None:
+        """How a ``by: pattern`` rule's lines were accounted for (parsed, skipped and why);
+        ``None`` for per-level rules."""
+        return self.patterns.line_stats(rule) if rule.by_pattern else None

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -39,6 +39,9 @@ from adapters.sources.http import (
 )
 from detector.rule import Rule
 from detector.series import Series
+
+if TYPE_CHECKING:
+    from adapters.sources.loki_patterns import LokiPatterns
 
 QUERY_RANGE_PATH = "/loki/api/v1/query_range"
 NS = 1_000_000_000
@@ -78,6 +81,30 @@ class LokiSource:
         self._client = server_client(self.settings, transport)
         self.requests_made = 0
         """Number of HTTP requests sent (every attempt counts): for tests and metrics."""
+        self._patterns: LokiPatterns | None = None
+
+    @property
+    def patterns(self) -> LokiPatterns:
+        """``by: pattern`` rules (created on first use)."""
+        if self._patterns is None:
+            from adapters.sources.loki_patterns import LokiPatterns  # noqa: PLC0415
+
+            self._patterns = LokiPatterns(self)
+        return self._patterns
+
+    def pattern_path(self, rule: Rule, now: int) -> str:
+        """How a ``by: pattern`` rule gets its templates here, in words (``check --probe``)."""
+        from adapters.sources.loki_patterns import PATH_NAMES  # noqa: PLC0415
+
+        return PATH_NAMES[self.patterns.path(rule, now)]
+
+    @property
+    def policy(self) -> RetryPolicy:
+        return self._policy
+
+    @property
+    def max_points(self) -> int:
+        return self._max_points
 
     def __repr__(self) -> str:
         return f"LokiSource(url={self.settings.public_url!r})"
@@ -86,7 +113,10 @@ class LokiSource:
         self._client.close()
 
     def fetch(self, rule: Rule, start: int, end: int) -> list[Series]:
-        """The rule's series with samples in ``(start, end]`` at ``rule.step`` (default 1m)."""
+        """The rule's series with samples in ``(start, end]`` at ``rule.step`` (default 1m);
+        per message template for ``log: {by: pattern}`` (:mod:`adapters.sources.loki_patterns`)."""
+        if rule.by_pattern:
+            return self.patterns.fetch(rule, start, end)
         return fetch_range(
             rule,
             start,
@@ -110,5 +140,18 @@ class LokiSource:
             "limit": str(LOG_QUERY_LIMIT),
             "direction": "forward",
         }
+        return self.get_json(QUERY_RANGE_PATH, params, ctx)
+
+    def get_json(
+        self,
+        path: str,
+        params: Mapping[str, str],
+        ctx: RequestContext,
+        *,
+        check: Callable[[int, bytes], None] | None = None,
+    ) -> Mapping[str, Any]:
+        """One attempt at one GET: the decoded answer, or why not (:class:`Transient`
+        for what a retry may cure). ``check`` sees the status and body first and may
+        raise its own error (the patterns endpoint's "not offered here")."""
         self.requests_made += 1
-        return query_once(self._client, QUERY_RANGE_PATH, params, ctx, self.settings)
+        return query_once(self._client, path, params, ctx, self.settings, check=check)

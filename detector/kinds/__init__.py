@@ -6,6 +6,7 @@ from detector.finding import Kind
 from detector.kinds.base import Detector
 from detector.kinds.exhaustion import ExhaustionDetector
 from detector.kinds.level_shift import LevelShiftDetector
+from detector.kinds.new_pattern import NewPatternDetector
 from detector.kinds.trend import TrendDetector
 from detector.kinds.variance import VarianceDetector
 from detector.kinds.volume import VolumeDetector
@@ -16,6 +17,7 @@ DETECTORS: dict[Kind, Detector] = {
     Kind.VARIANCE: VarianceDetector(),
     Kind.VOLUME: VolumeDetector(),
     Kind.EXHAUSTION: ExhaustionDetector(),
+    Kind.NEW_PATTERN: NewPatternDetector(),
 }
 
 __all__ = ["DETECTORS", "Detector"]

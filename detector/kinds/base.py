@@ -56,6 +56,7 @@ class Moment:
     now: int
     evidence: Mapping[str, Evidence1]
     exhaustion: Mapping[str, float]
+    pattern: Mapping[str, float] = field(default_factory=dict)
 
     def finding(self, kind: Kind, seasonality: str, **fields: Any) -> Finding:
         return Finding(
@@ -87,6 +88,7 @@ class EvidenceArrays:
     after_blocks: FloatArray
     creep: FloatArray
     exhaustion: Mapping[str, FloatArray] = field(default_factory=dict)
+    pattern: Mapping[str, FloatArray] = field(default_factory=dict)
 
 
 class Detector(Protocol):
