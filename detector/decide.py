@@ -110,3 +110,61 @@ def decide_at(monitor: RuleMonitor, trace: Trace, local: int, now: int) -> list[
     verdicts = passing(monitor, trace, np.array([local]), np.array([column]))
     kinds = [kind for kind, ok in verdicts.items() if bool(ok[0])]
     return findings_at(monitor, trace, local=local, column=column, now=now, kinds=kinds)
+
+
+def decide_latest(monitor: RuleMonitor, now: int) -> list[Finding]:
+    """Findings of every series a monitor follows, as seen at ``now``: each judged by the
+    evidence of its latest sample (kept by :meth:`RuleMonitor.ingest`), unless that
+    sample is stale. What a daemon cycle asks after feeding the new samples."""
+    latest = monitor.latest
+    count = latest.valid.shape[0]
+    if count == 0:
+        return []
+    last = monitor.last_time[:count]
+    fresh = latest.valid[:, 0] & (last <= now) & (now - last <= stale_after(monitor))
+    rows = np.flatnonzero(fresh)
+    if rows.size == 0:
+        return []
+    verdicts = passing(monitor, latest, rows, np.zeros(rows.size, dtype=np.int64))
+    found: list[Finding] = []
+    for position, row in enumerate(rows):
+        kinds = [kind for kind, ok in verdicts.items() if ok[position]]
+        found.extend(findings_at(monitor, latest, local=int(row), column=0, now=now, kinds=kinds))
+    return found
+
+
+def findings_by_time(
+    monitor: RuleMonitor, trace: Trace, times: IntArray
+) -> dict[int, list[Finding]]:
+    """Findings of every row of ``trace`` at each evaluation time (keyed by the index into
+    ``times``): each row judged by its latest sample at or before the time, unless stale.
+    Replay's core; the daemon uses it on its warm-up to restore pending alerts."""
+    by_time: dict[int, list[Finding]] = {}
+    grid = trace.timestamps
+    upto = np.searchsorted(grid, times, side="right") - 1
+    latest = last_valid_columns(trace)
+    for local in range(trace.rows.size):
+        columns = np.where(upto >= 0, latest[local][np.maximum(upto, 0)], -1)
+        seen = columns >= 0
+        age = times - grid[np.maximum(columns, 0)]
+        fresh = np.flatnonzero(seen & (age <= stale_after(monitor)))
+        if fresh.size == 0:
+            continue
+        verdicts = passing(monitor, trace, np.full(fresh.size, local), columns[fresh])
+        any_kind = np.zeros(fresh.size, dtype=bool)
+        for ok in verdicts.values():
+            any_kind |= ok
+        for position in np.flatnonzero(any_kind):
+            kinds = [kind for kind, ok in verdicts.items() if ok[position]]
+            index = int(fresh[position])
+            by_time.setdefault(index, []).extend(
+                findings_at(
+                    monitor,
+                    trace,
+                    local=local,
+                    column=int(columns[index]),
+                    now=int(times[index]),
+                    kinds=kinds,
+                )
+            )
+    return by_time

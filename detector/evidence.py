@@ -127,7 +127,7 @@ def build_reference(
         before = pwy / pw
     sums = _Sums(pw, pwc, pwx, pwxx, pwxc, pwcc)
     hinge_up, hinge_down, hinge = _hinges(sums, blocks, before - centre[:, None])
-    curve = _noise_without_the_change(
+    curve = _noise_around_the_change(
         present,
         pw=pw,
         pwy=pwy,
@@ -217,19 +217,18 @@ def _hinges(
     up = np.argmax(np.nan_to_num(score, nan=-np.inf), axis=1)
     down = np.argmin(np.nan_to_num(score, nan=np.inf), axis=1)
     rows = np.arange(score.shape[0])
-    stronger = np.where(
-        np.nan_to_num(score[rows, up], nan=0.0) >= -np.nan_to_num(score[rows, down], nan=0.0),
-        up,
-        down,
-    )
+    rising = np.nan_to_num(score[rows, up], nan=0.0)
+    falling = -np.nan_to_num(score[rows, down], nan=0.0)
+    stronger = np.where(rising >= falling, up, down)
     return up.astype(np.int64), down.astype(np.int64), stronger.astype(np.int64)
 
 
 SPLIT_Z = 5.0
-"""A window whose best single split is this strong has its noise measured around it."""
+"""A change is measured around (see :func:`_noise_around_the_change`) when it is this many
+standard errors against the noise of the stretch before it."""
 
 
-def _noise_without_the_change(
+def _noise_around_the_change(
     values: FloatArray,
     *,
     pw: FloatArray,
@@ -240,54 +239,94 @@ def _noise_without_the_change(
     hinge: IntArray,
     centre: FloatArray,
 ) -> FloatArray:
-    """The variance curve of a window, measured around its strongest change.
+    """The variance curve of a window (median-based, see :func:`variance_curve`), measured
+    around its one clear change, if it has one.
 
-    Measured on the raw block means, a change inside the window would count as noise
-    at every scale that straddles it, and a persistent change would wash out its own
-    evidence within a day. So when the window's strongest single split is clear, the
-    change is removed first, as whichever explains it better: a step at that split (each
-    side minus its own mean) or a creep from the best creep onset (flat, then the fitted
-    line). This is the noise under the alternative, as a likelihood ratio asks for it.
+    The median of squared differences shrugs off a step, but not a change that lasts: a
+    creep makes most long-scale differences large, and its evidence would wash out within
+    a couple of days. So the window's strongest step (the best split) and its best creep
+    (flat, then a line from the best creep onset) are each tested against the noise of
+    the stretch *before* them, at their own time scale: a step of the size of its
+    segments' standard errors, a creep's rise over its span against what the series did
+    over spans that long before it. When one stands out by :data:`SPLIT_Z`, it is removed
+    (each side of the step minus its mean, or the creep minus its line; the better fit
+    when both do) before measuring. This is the noise under the alternative, as a
+    likelihood ratio asks for it. A level that wanders like a random walk, or a weekly
+    wave the window cannot yet recognise as seasonal, moved as much before its largest
+    move as at it, and keeps its wander as noise.
     """
-    curve = variance_curve(values)
+    curve = variance_curve(values, robust=True)
+    width = values.shape[1]
+    positions = np.arange(width)[None, :]
     total_w, total_wy = pw[:, -1:], pwy[:, -1:]
     with np.errstate(invalid="ignore", divide="ignore"):
         before = pwy / pw
         after = (total_wy - pwy) / (total_w - pw)
-        variance = variance_of_mean(curve, pw / per_block) + variance_of_mean(
-            curve, (total_w - pw) / per_block
+        spread = np.sqrt(
+            variance_of_mean(curve, pw / per_block)
+            + variance_of_mean(curve, (total_w - pw) / per_block)
         )
-        z = np.abs(after - before) / np.sqrt(variance)
+        z = np.abs(after - before) / spread
     inside = blocks[:, -1:] - blocks
     z = np.where((blocks >= MIN_BASELINE_BLOCKS) & (inside >= 1) & np.isfinite(z), z, 0.0)
-    split = np.argmax(z, axis=1)
-    strong = np.take_along_axis(z, split[:, None], axis=1)[:, 0] >= SPLIT_Z
-    if not np.any(strong):
-        return curve
-    rows = np.flatnonzero(strong)
-    positions = np.arange(values.shape[1])[None, :]
-    cut = split[rows][:, None]
-    left = np.take_along_axis(before[rows], cut, axis=1)
-    right = np.take_along_axis(after[rows], cut, axis=1)
-    stepped = values[rows] - np.where(positions < cut, left, right)
-    onset = hinge[rows][:, None]
-    width = values.shape[1]
+    cut = np.argmax(z, axis=1)[:, None]
+    step_ok = np.take_along_axis(z, cut, axis=1)[:, 0] >= SPLIT_Z
+    step_ok &= (
+        _step_z(values, positions < cut, pw=pw, pwy=pwy, cut=cut, per_block=per_block) >= SPLIT_Z
+    )
+    stepped = values - np.where(
+        positions < cut,
+        np.take_along_axis(before, cut, axis=1),
+        np.take_along_axis(after, cut, axis=1),
+    )
+    onset = hinge[:, None]
     end = np.full(onset.shape, width, dtype=np.int64)
-    sub = _Sums(*(getattr(sums, f.name)[rows] for f in fields(_Sums)))
-    head, tail = sub.between(np.zeros_like(onset), onset), sub.between(onset, end)
+    head, tail = sums.between(np.zeros_like(onset), onset), sums.between(onset, end)
     with np.errstate(invalid="ignore", divide="ignore"):
-        flat = centre[rows][:, None] + head.c / head.w
+        flat = centre[:, None] + head.c / head.w
         slope = (tail.xc - tail.x * tail.c / tail.w) / (tail.xx - tail.x * tail.x / tail.w)
-        mean_x, mean_c = tail.x / tail.w, tail.c / tail.w
-        line = centre[rows][:, None] + mean_c + slope * (positions + 0.5 - mean_x)
-    crept = values[rows] - np.where(positions < onset, flat, line)
-    usable = np.all(np.isfinite(flat) & np.isfinite(line), axis=1, keepdims=True)
-    crept = np.where(usable, crept, np.nan)
-    step_sse = np.nansum(stepped * stepped, axis=1)
-    creep_sse = np.where(usable[:, 0], np.nansum(crept * crept, axis=1), np.inf)
-    removed = np.where((creep_sse < step_sse)[:, None], crept, stepped)
-    curve[rows] = variance_curve(removed)
+        line = centre[:, None] + tail.c / tail.w + slope * (positions + 0.5 - tail.x / tail.w)
+        span = (width - onset[:, 0]).astype(np.float64)
+        earlier = variance_curve(np.where(positions < onset, values, np.nan), robust=True)
+        creep_z = np.abs(slope[:, 0]) * span / np.sqrt(2.0 * variance_of_mean(earlier, span))
+    creep_ok = (
+        (np.nan_to_num(creep_z) >= SPLIT_Z)
+        & (np.take_along_axis(blocks, onset, axis=1)[:, 0] >= 2 * MIN_BASELINE_BLOCKS)
+        & np.all(np.isfinite(flat) & np.isfinite(line), axis=1)
+    )
+    crept = values - np.where(positions < onset, flat, line)
+    creep_sse = np.where(
+        creep_ok, np.nansum(np.where(creep_ok[:, None], crept, 0.0) ** 2, 1), np.inf
+    )
+    step_sse = np.where(step_ok, np.nansum(stepped * stepped, axis=1), np.inf)
+    take_creep = creep_sse < step_sse
+    remove = take_creep | step_ok
+    if np.any(remove):
+        residual = np.where(take_creep[:, None], crept, stepped)[remove]
+        curve[remove] = variance_curve(residual, robust=True)
     return curve
+
+
+def _step_z(
+    values: FloatArray,
+    earlier: np.ndarray,
+    *,
+    pw: FloatArray,
+    pwy: FloatArray,
+    cut: IntArray,
+    per_block: int,
+) -> FloatArray:
+    """The step at ``cut`` in standard errors, its noise measured on the blocks before it."""
+    quiet = variance_curve(np.where(earlier, values, np.nan), robust=True)
+    total_w, total_wy = pw[:, -1:], pwy[:, -1:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        before = np.take_along_axis(pwy / pw, cut, axis=1)[:, 0]
+        after = np.take_along_axis((total_wy - pwy) / (total_w - pw), cut, axis=1)[:, 0]
+        n_before = np.take_along_axis(pw, cut, axis=1)[:, 0] / per_block
+        n_after = total_w[:, 0] / per_block - n_before
+        spread = np.sqrt(variance_of_mean(quiet, n_before) + variance_of_mean(quiet, n_after))
+        z = np.abs(after - before) / spread
+    return np.asarray(np.nan_to_num(z), dtype=np.float64)
 
 
 @dataclass(frozen=True)

@@ -245,6 +245,22 @@ def store_pattern(
         trace.pattern[f.name][row_index, columns[keep]] = getattr(found, f.name)[keep]
 
 
+def _copy_trace(
+    source: Trace, target: Trace, from_rows: IntArray, to_rows: IntArray, columns: IntArray
+) -> None:
+    """``target[to_rows[i], 0] = source[from_rows[i], columns[i]]`` for every array."""
+    target.valid[to_rows, 0] = source.valid[from_rows, columns]
+    for name, evidence in source.evidence.items():
+        for f in fields(Evidence):
+            getattr(target.evidence[name], f.name)[to_rows, 0] = getattr(evidence, f.name)[
+                from_rows, columns
+            ]
+    for group in ("seasonality", "exhaustion", "pattern"):
+        source_arrays, target_arrays = getattr(source, group), getattr(target, group)
+        for key, array in source_arrays.items():
+            target_arrays[key][to_rows, 0] = array[from_rows, columns]
+
+
 def partial_counts(prefixes: FloatArray) -> tuple[FloatArray, FloatArray]:
     """Lines and samples present in each prefix of the block in progress ``(m, c, b)``."""
     present = ~np.isnan(prefixes)
@@ -328,6 +344,7 @@ class RuleMonitor:
         self.last_seen = np.empty(0, dtype=np.int64)  # last raw sample (counters)
         self.last_raw = np.empty(0)
         self.exhaustion: dict[str, FloatArray] = {}
+        self.latest = blank_trace(self, np.empty(0, np.int64), np.zeros(1, dtype=np.int64))
 
     # ------------------------------------------------------------------ bookkeeping
 
@@ -484,7 +501,20 @@ class RuleMonitor:
         picked = samples[np.arange(rows.size), last_index]
         self.last_value[rows] = np.where(has, picked, self.last_value[rows])
         self.last_time[rows] = np.where(has, timestamps[last_index], self.last_time[rows])
+        self._remember_latest(trace, rows[has], np.flatnonzero(has), last_index[has])
         return trace
+
+    def _remember_latest(
+        self, trace: Trace, rows: IntArray, local: IntArray, columns: IntArray
+    ) -> None:
+        """Keep each row's evidence at its latest sample: what the daemon judges it by at
+        a cycle that brought it no new sample (``latest`` has one column)."""
+        if self.latest.valid.shape[0] < len(self.keys):
+            grown = blank_trace(self, np.arange(len(self.keys)), np.zeros(1, dtype=np.int64))
+            old = self.latest.valid.shape[0]
+            _copy_trace(self.latest, grown, np.arange(old), np.arange(old), np.zeros(old, int))
+            self.latest = grown
+        _copy_trace(trace, self.latest, local, rows, columns)
 
     def _remember_raw(
         self, rows: IntArray, timestamps: IntArray, raw: FloatArray, fresh: np.ndarray

@@ -34,9 +34,17 @@ SCALES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 or extrapolated (beyond it)."""
 MIN_DIFFERENCES = 3
 """A scale needs at least this many differences to count."""
+MIN_STRETCHES = 5
+"""A scale ``k`` is measured only when the window holds this many ``k``-block stretches
+(four independent differences); longer scales are extrapolated."""
+MAX_GROWTH = float(np.log(2.0))
+"""Beyond the data the variance grows at most as a random walk's (twice per doubling):
+faster growth at the last measured scales is a change in the window, not noise."""
 CAP = 9.0
 """Squared differences above this many times their median count as this much."""
 TINY = 1e-300
+MEDIAN_CHI2 = 0.45493642311957283
+"""Median of a chi-squared variable with one degree of freedom."""
 FLOOR_LOG = np.log(1e-200)
 """Log variances below this are a constant series' zero, not a measured scale."""
 UNCAPPED_BELOW = 8
@@ -44,19 +52,22 @@ UNCAPPED_BELOW = 8
 had are what its short stretches are judged against."""
 
 
-def variance_curve(values: FloatArray) -> FloatArray:
+def variance_curve(values: FloatArray, *, robust: bool = False) -> FloatArray:
     """``log`` of the variance of a ``k``-block mean for each ``k`` in :data:`SCALES`.
 
     ``values`` is ``(n, K)``: block means, oldest first, NaN where a block is missing.
     Returns ``(n, len(SCALES))``; a row is all NaN when not even one-block differences
-    can be measured. Scales that cannot be measured take the value of the longest scale
-    that can (flat beyond the data), and each scale is at least every longer one.
+    can be measured. Scales beyond the window are extrapolated (see :func:`_envelope`).
+
+    ``robust`` takes the median squared difference instead of the (burst-aware) mean: a
+    single change inside the window then barely moves any scale the window can measure
+    well, which is what the question "is there one clear change here?" needs.
     """
     n = values.shape[0]
     sums, counts = _cumulative(values)
     out = np.full((n, len(SCALES)), np.nan)
     for index, k in enumerate(SCALES):
-        estimate = _allan(sums, counts, k)
+        estimate = _allan(sums, counts, k, robust=robust)
         if estimate is None:
             break
         out[:, index] = np.log(np.maximum(estimate, TINY))
@@ -80,11 +91,13 @@ def _cumulative(values: FloatArray) -> tuple[FloatArray, FloatArray]:
     return sums, counts
 
 
-def _allan(sums: FloatArray, counts: FloatArray, k: int) -> FloatArray | None:
+def _allan(
+    sums: FloatArray, counts: FloatArray, k: int, *, robust: bool = False
+) -> FloatArray | None:
     """Half the mean square difference of adjacent ``k``-block means, per row (NaN where
     too few differences); ``None`` when the window is too short for the scale at all."""
     width = sums.shape[1] - 1
-    if 2 * k + MIN_DIFFERENCES - 1 > width:
+    if MIN_STRETCHES * k > width:
         return None
     total = sums[:, k:] - sums[:, :-k]
     present = counts[:, k:] - counts[:, :-k]
@@ -92,10 +105,13 @@ def _allan(sums: FloatArray, counts: FloatArray, k: int) -> FloatArray | None:
         means = np.where(present >= max(1, k // 2), total / np.maximum(present, 1), np.nan)
     diffs = means[:, k:] - means[:, :-k]
     squares = diffs * diffs
+    enough = np.sum(~np.isnan(squares), axis=1) >= MIN_DIFFERENCES
+    if robust:
+        estimate = nanmedian(squares) / MEDIAN_CHI2 / 2.0
+        return np.asarray(np.where(enough, estimate, np.nan), dtype=np.float64)
     if k >= UNCAPPED_BELOW:
         squares = np.minimum(squares, CAP * nanmedian(squares)[:, None] + TINY)
     estimate = nanmean(squares) / 2.0
-    enough = np.sum(~np.isnan(squares), axis=1) >= MIN_DIFFERENCES
     return np.asarray(np.where(enough, estimate, np.nan), dtype=np.float64)
 
 
@@ -122,7 +138,8 @@ def _envelope(curve: FloatArray) -> FloatArray:
         measured_pair = ~missing & (out[:, index] > FLOOR_LOG) & (previous > FLOOR_LOG)
         floor = previous - (logs[index] - logs[index - 1])
         out[:, index] = np.where(missing, previous + growth, np.fmax(out[:, index], floor))
-        growth = np.where(measured_pair, np.maximum(out[:, index] - previous, 0.0), growth)
+        rise = np.clip(out[:, index] - previous, 0.0, MAX_GROWTH)
+        growth = np.where(measured_pair, rise, growth)
     return out
 
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from detector.alerts import AlertBook, AlertState, Transition
 from detector.batch import batch_trace
-from detector.decide import findings_at, last_valid_columns, passing, stale_after
+from detector.decide import findings_by_time, stale_after
 from detector.durations import format_duration
 from detector.explain import describe_series
 from detector.finding import Finding, Kind
@@ -275,7 +275,23 @@ def replay_rule(
     """
     present = [s for s in series if len(s) > 0]
     times = evaluation_times(start, end, interval, offset)
-    by_time = rule_findings(rule, present, times)
+    signals = alert_history(rule, group, times, rule_findings(rule, present, times))
+    outcome = RuleOutcome(
+        rule=rule.signal,
+        group=group,
+        kinds=tuple(rule.detect),
+        series_count=len(present),
+        evaluations=int(times.size),
+        notes=tuple(note for s in series if (note := data_quality_note(rule, s, start, end))),
+    )
+    return signals, outcome
+
+
+def alert_history(
+    rule: Rule, group: str, times: IntArray, by_time: Mapping[int, Sequence[Finding]]
+) -> list[Signal]:
+    """Every alert's firing intervals when the rule's alert book meets ``by_time[i]``
+    (the findings at ``times[i]``) at each evaluation time in turn."""
     book = AlertBook(rule)
     signals: dict[str, Signal] = {}
     open_firings: dict[str, _OpenFiring] = {}
@@ -289,16 +305,7 @@ def replay_rule(
             current.peak_score = max(current.peak_score, alert.finding.score)
     for key, still_open in open_firings.items():
         signals[key].firings.append(still_open.close(end=None))
-    outcome = RuleOutcome(
-        rule=rule.signal,
-        group=group,
-        kinds=tuple(rule.detect),
-        series_count=len(present),
-        evaluations=int(times.size),
-        notes=tuple(note for s in series if (note := data_quality_note(rule, s, start, end))),
-    )
-    ordered = sorted(signals.values(), key=lambda s: (s.rule, s.kind, s.series_fingerprint))
-    return ordered, outcome
+    return sorted(signals.values(), key=lambda s: (s.rule, s.kind, s.series_fingerprint))
 
 
 SERIES_BATCH = 64
@@ -345,29 +352,8 @@ def _batch_findings(
     rows = monitor.rows_for([s.fingerprint for s in batch], [s.labels for s in batch])
     score_from = int(times[0]) - stale_after(monitor) if times.size else None
     trace = batch_trace(monitor, rows, grid, matrix, score_from=score_from)
-    upto = np.searchsorted(grid, times, side="right") - 1
-    latest = last_valid_columns(trace)
-    for local in range(len(batch)):
-        columns = np.where(upto >= 0, latest[local][np.maximum(upto, 0)], -1)
-        seen = columns >= 0
-        age = times - grid[np.maximum(columns, 0)]
-        fresh = np.flatnonzero(seen & (age <= stale_after(monitor)))
-        if fresh.size == 0:
-            continue
-        rows_local = np.full(fresh.size, local)
-        verdicts = passing(monitor, trace, rows_local, columns[fresh])
-        any_kind = np.zeros(fresh.size, dtype=bool)
-        for ok in verdicts.values():
-            any_kind |= ok
-        for position in np.flatnonzero(any_kind):
-            kinds = [kind for kind, ok in verdicts.items() if ok[position]]
-            index = int(fresh[position])
-            column = int(columns[index])
-            by_time.setdefault(index, []).extend(
-                findings_at(
-                    monitor, trace, local=local, column=column, now=int(times[index]), kinds=kinds
-                )
-            )
+    for index, found in findings_by_time(monitor, trace, times).items():
+        by_time.setdefault(index, []).extend(found)
 
 
 def _record(

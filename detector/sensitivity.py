@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from detector.rule import Rule, Sensitivity
 
-SCORE_THRESHOLD = {Sensitivity.LOW: 7.0, Sensitivity.MEDIUM: 5.5, Sensitivity.HIGH: 4.5}
+SCORE_THRESHOLD = {Sensitivity.LOW: 7.0, Sensitivity.MEDIUM: 6.0, Sensitivity.HIGH: 4.5}
 
 
 def threshold(rule: Rule) -> float:
