@@ -29,6 +29,7 @@ the block in progress. Two guards keep one-off events out:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 
@@ -40,6 +41,10 @@ from detector.series import FloatArray, IntArray
 
 MIN_PERSISTENCE = 2.0
 """Blocks' worth of samples after an onset before it can be reported."""
+STILL_THERE = 0.5
+"""The latest persistence span must still stand this share of the change away from the
+window's median level: a burst that has passed stops being evidence when it ends (not
+when the mean since it decays), and its end is not a change of its own."""
 MIN_BASELINE_BLOCKS = 6
 """Blocks of baseline a candidate onset needs (six hours for a 7-day window)."""
 YOUNG_BLOCKS = 6.0
@@ -447,10 +452,14 @@ def _score(
 
     n_after = take(ref.after_w) + p
     before = take(ref.before)
+    latest_blocks = max(0, width - math.ceil(MIN_PERSISTENCE))
+    recent_w = ref.after_w[rows, latest_blocks][:, None, None] + p
     with np.errstate(invalid="ignore", divide="ignore"):
         after = (take(ref.after_wy) + p * yp) / n_after
+        recent = (ref.after_wy[rows, latest_blocks][:, None, None] + p * yp) / recent_w
         change = after - before
         z = change * take(ref.weight)
+        still = (recent - ref.centre[rows][:, None, None]) / change
     tiny = 1e-9 * np.maximum(1.0, np.abs(before))
     floor_array = np.maximum(floor[:, None, None], tiny)
     usable = (
@@ -458,6 +467,7 @@ def _score(
         & (take(ref.weight) > 0)
         & np.isfinite(z)
         & (np.abs(change) >= floor_array)
+        & (np.nan_to_num(still) >= STILL_THERE)
     )
     fraction, amount = relative
     if fraction > 0 or amount > 0:

@@ -337,6 +337,7 @@ class RuleMonitor:
         self.watch_patterns = Kind.NEW_PATTERN in rule.detect
         self.sums = np.empty((0, window + 1 if self.watch_patterns else 0))
         self.partial_block = np.empty(0, dtype=np.int64)
+        self.unsummarised = np.empty(0, dtype=bool)
         self.partial = np.empty((0, self.grid.per_block))
         self.partial_jitter = np.empty((0, self.grid.per_block))
         self.last_time = np.empty(0, dtype=np.int64)  # last usable sample
@@ -370,6 +371,7 @@ class RuleMonitor:
         self.counts = _more_rows(self.counts, extra)
         self.sums = _more_rows(self.sums, extra)
         self.partial_block = _more_rows(self.partial_block, extra, -1)
+        self.unsummarised = _more_rows(self.unsummarised, extra, False)
         self.partial = _more_rows(self.partial, extra)
         self.partial_jitter = _more_rows(self.partial_jitter, extra)
         self.last_time = _more_rows(self.last_time, extra, NEVER)
@@ -457,12 +459,23 @@ class RuleMonitor:
 
     # ------------------------------------------------------------------ ingest
 
-    def ingest(self, rows: IntArray, timestamps: IntArray, values: FloatArray) -> Trace:
+    def ingest(
+        self,
+        rows: IntArray,
+        timestamps: IntArray,
+        values: FloatArray,
+        *,
+        score_from: int | None = None,
+    ) -> Trace:
         """Feed samples ``values[i, k]`` of row ``rows[i]`` at ``timestamps[k]``.
 
         ``timestamps`` are increasing multiples of the step; NaN means no sample. A sample
         at or before a row's last ingested one is ignored (history is not rewritten), but
         still serves as the previous sample of a counter or of the spread channel.
+
+        Blocks that end before ``score_from`` only build the state up (a warm-up from
+        history): their samples get no evidence and the window summaries are rebuilt once,
+        when scoring starts, instead of after every block. The state is the same.
         """
         timestamps = np.asarray(timestamps, dtype=np.int64)
         trace = blank_trace(self, rows, timestamps)
@@ -484,17 +497,20 @@ class RuleMonitor:
                 continue
             chunk = samples[:, columns]
             present = np.flatnonzero(np.any(~np.isnan(chunk), axis=1))
+            block = int(blocks[columns[0]])
+            scoring = score_from is None or (block + 1) * self.grid.block > score_from
             for start in range(0, present.size, ROW_BATCH):
                 local = present[start : start + ROW_BATCH]
                 self._ingest_block(
                     rows[local],
                     local,
-                    block=int(blocks[columns[0]]),
+                    block=block,
                     columns=columns,
                     positions=positions[columns],
                     chunk=chunk[local],
                     jitter=jitter[local][:, columns],
                     trace=trace,
+                    scoring=scoring,
                 )
         has = np.any(valid, axis=1)
         last_index = timestamps.size - 1 - np.argmax(valid[:, ::-1], axis=1)
@@ -568,10 +584,11 @@ class RuleMonitor:
         chunk: FloatArray,
         jitter: FloatArray,
         trace: Trace,
+        scoring: bool,
     ) -> None:
         closing = rows[(self.partial_block[rows] >= 0) & (self.partial_block[rows] < block)]
         if closing.size:
-            self._close(closing, block)
+            self._close(closing, block, summarise=scoring)
         starting = rows[self.partial_block[rows] < block]
         self.partial_block[starting] = block
         self.partial[starting] = np.nan
@@ -586,6 +603,11 @@ class RuleMonitor:
             self.partial_jitter[rows, position] = np.where(
                 write[:, k], jitter[:, k], self.partial_jitter[rows, position]
             )
+        if not scoring:
+            return
+        behind = rows[self.unsummarised[rows] & (self.partial_block[rows] == block)]
+        if behind.size:
+            self._summarise(behind, block - 1)
         targets = np.broadcast_to(columns[None, :], chunk.shape)
         keep = np.ones(chunk.shape, dtype=bool)
         b = self.grid.per_block
@@ -630,9 +652,10 @@ class RuleMonitor:
 
     # ------------------------------------------------------------------ blocks
 
-    def _close(self, rows: IntArray, upto: int) -> None:
+    def _close(self, rows: IntArray, upto: int, *, summarise: bool = True) -> None:
         """Complete every row's block in progress, and any empty blocks after it, up to
-        (not including) ``upto``; then summarise each row's window anew."""
+        (not including) ``upto``; then summarise each row's window anew (or mark it to be,
+        during a warm-up)."""
         widest = max(self._value_width, self._history_blocks)
         lagging = rows[upto - self.partial_block[rows] > widest + 1]
         if lagging.size:  # a gap longer than any ring: start clean, as a new series would
@@ -646,7 +669,10 @@ class RuleMonitor:
             self.partial[pending] = np.nan
             self.partial_jitter[pending] = np.nan
             self.partial_block[pending] += 1
-        self._summarise(rows, upto - 1)
+        if summarise:
+            self._summarise(rows, upto - 1)
+        else:
+            self.unsummarised[rows] = True
 
     def _forget(self, rows: IntArray) -> None:
         self.counts[rows] = np.nan
@@ -676,6 +702,7 @@ class RuleMonitor:
 
     def _summarise(self, rows: IntArray, last: int) -> None:
         """Rebuild each row's window reference after block ``last`` completed."""
+        self.unsummarised[rows] = False
         window = self.grid.window_blocks
         blocks = np.full(rows.size, last, dtype=np.int64)[:, None] - np.arange(window)[::-1]
         weights = ring_take(self.counts, rows, blocks)

@@ -1,19 +1,22 @@
 """The evaluation engine: one cycle of one rule group at a given time.
 
 The service calls :meth:`Engine.run_group` from a real clock; tests call it from a fake
-one. Either way a cycle fetches each rule's series (causally, up to ``now``), calls the
-same ``evaluate(rule, series, now)`` replay uses, advances the rule's ``AlertBook``, and
-records findings, transitions, alert state and the outbox in the ledger in one
-transaction. Findings that a reviewed suppression covers (rules/suppressions.yaml) are
-kept out of the ``AlertBook`` but never silently: each covered alert is logged when the
-suppression starts and stops covering it, counted in ``graysignal_suppressed_alerts`` and
-recorded in the ledger. A failing rule is counted and logged; it never stops the group, and its
-alerts keep their state (a source outage is not a recovery).
+one. Either way a cycle feeds each rule's detection state the samples that arrived since
+the last cycle (:mod:`adapters.daemon.feed`: the same monitor replay runs, warmed up
+from a bounded history on the rule's first cycle), judges every series at ``now``,
+advances the rule's ``AlertBook``, and records findings, transitions, alert state and
+the outbox in the ledger in one transaction. Findings that a reviewed suppression covers
+(rules/suppressions.yaml) are kept out of the ``AlertBook`` but never silently: each
+covered alert is logged when the suppression starts and stops covering it, counted in
+``graysignal_suppressed_alerts`` and recorded in the ledger. A failing rule is counted and
+logged; it never stops the group, and its alerts keep their state (a source outage is not
+a recovery).
 
 **Pending state is restored from the data**, as Prometheus restores ``for`` state: the
 first time a rule is evaluated in this process (a start, a ``run --once`` from cron, a
 rule added by a reload), the evaluations of the last ``for`` span before ``now`` are
-replayed through the replay engine (:func:`detector.replay.replay_rule`). A finding
+judged on the warm-up's evidence and run through the replay's alert book
+(:func:`detector.replay.alert_history`). A finding
 held at every one of them is pending since the first, so a rule with ``for: 30m`` fires
 at the first evaluation that finds it held for 30 minutes, whether or not the process
 was running then. Firing alerts come from the ledger, so a restart does not re-send
@@ -33,18 +36,20 @@ from typing import Any
 import numpy as np
 import structlog
 
+from adapters.daemon.feed import RuleFeed
 from adapters.daemon.metrics import LOG_SKIP_REASONS, DaemonMetrics
 from adapters.errors import InputError, SourceUnavailable
 from adapters.ledger import Ledger
 from adapters.logpatterns.counts import OTHER
 from adapters.notify.payload import notification_for
-from adapters.replaying import ScheduledRule, fetch_history
+from adapters.replaying import ScheduledRule
 from adapters.sources.base import Source
 from adapters.timeparse import format_rfc3339
 from detector.alerts import Alert, AlertBook, AlertState, Transition, alert_labels
-from detector.evaluate import evaluate
+from detector.decide import findings_by_time
 from detector.finding import Kind
-from detector.replay import group_offset, replay_rule
+from detector.monitor import RuleMonitor, Trace
+from detector.replay import alert_history, evaluation_times, group_offset
 from detector.rule import Rule, RuleFile
 from detector.series import Series, fingerprint
 from detector.suppressions import Action, Suppressed, Suppression, split_suppressed
@@ -62,6 +67,8 @@ class RuleRuntime:
     suppressed: dict[str, Suppression] = field(default_factory=dict)
     restored: bool = False
     """Whether the pending state has been restored (or carried over) in this process."""
+    feed: RuleFeed | None = None
+    """The rule's detection state (see :mod:`adapters.daemon.feed`)."""
     source_failed: bool = False
     """Whether the last evaluation failed because the source could not be read."""
 
@@ -163,6 +170,8 @@ class Engine:
                             book.alerts = old.book.alerts
                             runtime.suppressed = old.suppressed
                             runtime.restored = True
+                            if old.entry.rule == rule:  # unchanged: keep its state
+                                runtime.feed = old.feed
                         else:
                             book.alerts = self.ledger.load_alerts(group=group.name, rule=rule)
                         runtimes.append(runtime)
@@ -253,11 +262,15 @@ class Engine:
         if self.metrics is not None:
             self.metrics.evaluations.labels(group=group.name, rule=rule.signal).inc()
         restoring = not runtime.restored and rule.for_seconds > 0
-        # A restore replays the last `for` span: one fetch covers it and this evaluation.
-        since = restore_start(rule.for_seconds, group.interval, now) if restoring else now
+        keep_from = restore_start(rule.for_seconds, group.interval, now) if restoring else None
         runtime.source_failed = False
+        source = self.sources.get(rule.source)
+        if runtime.feed is None:
+            runtime.feed = RuleFeed(rule)
         try:
-            series = fetch_history(runtime.entry, self.sources, since, now)
+            if source is None:
+                raise SourceUnavailable(f"unknown source '{rule.source}'")
+            advanced = runtime.feed.advance(source, now, keep_from=keep_from)
         except (SourceUnavailable, InputError) as exc:
             runtime.source_failed = True
             self._failed(group, runtime, source_down=True)
@@ -268,15 +281,21 @@ class Engine:
             bound.exception("rule evaluation failed: source")
             return None
         self._source_up(group, runtime, up=True)
-        if restoring:
+        if restoring and advanced.warm_up is not None and advanced.monitor is not None:
             self._restore_pending(
-                group, runtime, series, now, suppressions=suppressions, bound=bound
+                group,
+                runtime,
+                advanced.monitor,
+                advanced.warm_up,
+                now,
+                suppressions=suppressions,
+                bound=bound,
             )
         runtime.restored = True
         if rule.by_pattern:
-            self._note_patterns(group, runtime, series, bound)
+            self._note_patterns(group, runtime, advanced.series, bound)
         try:
-            findings = [f for one in series for f in evaluate(rule, one, now)]
+            findings = advanced.findings
             alerting, covered = split_suppressed(findings, suppressions, now=now)
             transitions = runtime.book.update(alerting, now)
             self.ledger.record_evaluation(
@@ -319,14 +338,15 @@ class Engine:
         self,
         group: GroupRuntime,
         runtime: RuleRuntime,
-        series: Sequence[Series],
+        monitor: RuleMonitor,
+        warm_up: Trace,
         now: int,
         *,
         suppressions: Sequence[Suppression],
         bound: Any,
     ) -> None:
         """Rebuild the rule's pending alerts from the evaluations of the last ``for``
-        span before ``now`` (see the module doc).
+        span before ``now`` (see the module doc), judged on the warm-up's evidence.
 
         The span is replayed with ``for`` and ``keep_firing_for`` at zero: an alert
         "firing" at its end then is a finding present at every evaluation since that
@@ -338,15 +358,9 @@ class Engine:
         start = restore_start(rule.for_seconds, group.interval, now)
         held = rule.model_copy(update={"for_": 0, "keep_firing_for": 0})
         try:
-            signals, _ = replay_rule(
-                held,
-                group=group.name,
-                interval=group.interval,
-                series=series,
-                start=start,
-                end=now - 1,
-                offset=group.offset,
-            )
+            times = evaluation_times(start, now - 1, group.interval, group.offset)
+            by_time = findings_by_time(monitor, warm_up, times)
+            signals = alert_history(held, group.name, times, by_time)
         except Exception:  # the evaluation itself still runs; the state is as loaded
             bound.exception("restoring pending state failed")
             return

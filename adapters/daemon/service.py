@@ -39,7 +39,7 @@ from adapters.notify.dispatcher import Dispatcher
 from adapters.notify.links import generator_url, replay_command, server_urls
 from adapters.notify.silences import SilenceWatcher, silence_readers
 from adapters.rulefiles import load_rule_files
-from adapters.sources import default_sources, following_logs, with_incremental_fetch
+from adapters.sources import default_sources, following_logs
 from adapters.sources.base import Source
 from adapters.suppressions import load_suppressions, suppressions_files_near
 from adapters.timeparse import format_rfc3339
@@ -112,7 +112,7 @@ class Service:
         servers = server_urls(base_sources)
         if sources is None:
             pattern_state = state_dir_for_ledger(settings.ledger)
-            engine_sources = with_incremental_fetch(following_logs(base_sources, pattern_state))
+            engine_sources = following_logs(base_sources, pattern_state)
         else:
             engine_sources = dict(sources)
         self.engine = Engine(

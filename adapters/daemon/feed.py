@@ -1,0 +1,131 @@
+"""The daemon's detection state for one rule: a monitor fed what arrived since last cycle.
+
+Replay and ``evaluate`` rebuild detection state from a recording; the daemon keeps it.
+A :class:`RuleFeed` holds one :class:`~detector.monitor.RuleMonitor` per rule. Its first
+cycle (a start, a rule added or changed by a reload) warms the monitor up from the
+bounded history its state depends on (:meth:`RuleMonitor.history_seconds`), fetched in
+time chunks so that memory stays bounded; every later cycle fetches only the steps since
+the previous one (plus one step of overlap: a counter's rate and a sample-to-sample
+movement need the sample before) and feeds them. Because the state at ``t`` depends only
+on a bounded span before ``t``, the warmed-up state equals what a daemon that had run
+all along would hold, and a cycle's findings equal replay's at that time.
+
+A source outage is simply no new samples: the monitor keeps its state, and once the
+latest sample of a series is stale it says nothing about it (the alert book decides
+what that means for its alerts).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from adapters.sources.base import Source
+from detector.decide import decide_latest, stale_after
+from detector.finding import Finding
+from detector.monitor import RuleMonitor, Trace
+from detector.rule import DEFAULT_STEP, Rule
+from detector.series import Series
+
+WARM_UP_CHUNK = 86400
+"""Seconds of history fetched at once while warming up a server rule."""
+CHUNKED_SOURCES = frozenset({"prometheus", "loki"})
+"""Sources whose history is fetched in chunks (file sources read a file once anyway)."""
+
+
+@dataclass
+class Advance:
+    """What one cycle of a rule's feed produced."""
+
+    findings: list[Finding]
+    series: list[Series]
+    warm_up: Trace | None = None
+    """On a warm-up: the evidence of the span kept for restoring pending alerts."""
+    monitor: RuleMonitor | None = None
+
+
+@dataclass
+class RuleFeed:
+    """One rule's monitor and how far its source has been read."""
+
+    rule: Rule
+    monitor: RuleMonitor | None = None
+    read_until: int | None = None
+
+    def advance(self, source: Source, now: int, *, keep_from: int | None = None) -> Advance:
+        """Feed the samples up to ``now`` and judge every series at ``now``.
+
+        ``keep_from``: on a warm-up, the evidence from that time on is returned
+        (``Advance.warm_up``), so the caller can rebuild pending alerts from it.
+        """
+        if self.monitor is None or self.read_until is None:
+            return self._warm_up(source, now, keep_from)
+        step = self.monitor.step
+        fresh = source.fetch(self.rule, self.read_until - step, now)
+        if any(one.step != step for one in fresh):  # the source changed its step: start over
+            self.monitor = None
+            return self._warm_up(source, now, keep_from)
+        _feed(self.monitor, fresh)
+        self.read_until = max(self.read_until, now)
+        return Advance(decide_latest(self.monitor, now), fresh, monitor=self.monitor)
+
+    def _warm_up(self, source: Source, now: int, keep_from: int | None) -> Advance:
+        guess = self.rule.step or DEFAULT_STEP
+        start = now - RuleMonitor(self.rule, guess).history_seconds()
+        scored_from = min(now, keep_from if keep_from is not None else now)
+        monitor: RuleMonitor | None = None
+        last: list[Series] = []
+        trace: Trace | None = None
+        for first, final in _spans(self.rule, start, now, scored_from):
+            fetched = source.fetch(self.rule, first, final)
+            if not fetched:
+                continue
+            if monitor is None or any(one.step != monitor.step for one in fetched):
+                monitor = RuleMonitor(self.rule, fetched[0].step)
+            scoring = final >= now
+            trace = _feed(
+                monitor,
+                fetched,
+                score_from=scored_from - stale_after(monitor) if scoring else now + 1,
+            )
+            last = fetched
+        self.monitor = monitor
+        self.read_until = now
+        if monitor is None:
+            return Advance([], [])
+        return Advance(decide_latest(monitor, now), last, trace, monitor)
+
+
+def _spans(rule: Rule, start: int, now: int, scored_from: int) -> list[tuple[int, int]]:
+    """The fetches of a warm-up: history in day-sized chunks for server sources, then
+    the span whose evidence is kept, in one piece."""
+    keep = max(start, scored_from - 2 * WARM_UP_CHUNK)
+    spans: list[tuple[int, int]] = []
+    if rule.source in CHUNKED_SOURCES:
+        edge = start
+        while edge < keep:
+            spans.append((edge, min(keep, edge + WARM_UP_CHUNK)))
+            edge += WARM_UP_CHUNK
+        spans.append((keep, now))
+    else:
+        spans.append((start, now))
+    return spans
+
+
+def _feed(monitor: RuleMonitor, fetched: Sequence[Series], score_from: int | None = None) -> Trace:
+    """Lay the fetched series on one time grid and ingest them in one call."""
+    step = monitor.step
+    series = [one for one in fetched if len(one) > 0]
+    if not series:
+        return monitor.ingest(np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 0)))
+    first = min(one.start for one in series)
+    last = max(one.end for one in series)
+    grid = np.arange(first, last + step, step, dtype=np.int64)
+    matrix = np.full((len(series), grid.size), np.nan)
+    for i, one in enumerate(series):
+        offset = (one.start - first) // step
+        matrix[i, offset : offset + len(one)] = one.values
+    rows = monitor.rows_for([one.fingerprint for one in series], [one.labels for one in series])
+    return monitor.ingest(rows, grid, matrix, score_from=score_from)
