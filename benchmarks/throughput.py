@@ -15,14 +15,18 @@ little above its current RSS.
   series with a daily pattern and noise (``clean``) and on the same series with a slow
   creep in its last three days (``creep``, which keeps the detectors' confirmation
   stage busy for days).
-* **Screening stage**: :meth:`PreparedSeries.prepare` + :meth:`candidate_mask` on the
-  same 14-day series: the vectorised part that every replay pays for every sample.
-* **Daemon cycle**: one ``evaluate(rule, series, now)`` per series at one ``now``, for
-  1,000 and 10,000 series of 14 days at 1 minute (a default Prometheus keeps 15 days;
-  the rule's 7-day window and daily seasonal profile fit in it). Series are generated
-  one at a time inside the worker (seeded; one in ten creeping) and only the
-  ``evaluate`` calls are timed. Work is split over the worker processes; samples per
-  second per core divide the samples read by the CPU seconds of the ``evaluate`` calls.
+* **Cold warm-up**: a :class:`~detector.monitor.RuleMonitor` fed 14 days of 1,000 series
+  at 1 minute from nothing (what a daemon does for a rule on its first cycle), in one
+  process: CPU seconds per series, and the state it then holds per series.
+* **Steady-state daemon cycle**: the warm monitor of 10,000 (and 100,000) series, fed
+  one new sample per series and asked for its findings, once a minute for an hour of
+  cycles (60, one of which completes a block and rebuilds every window summary). The
+  warm state of the larger fleets is the 1,000 warmed-up series' state repeated (a
+  cycle's cost depends on how many series there are, not on what they did), so the
+  fleet need not be warmed up for hours. CPU and wall time per cycle (median, the
+  block-completing one, and the hour's mean), the state's size and the process's peak
+  RSS. One process: the monitor is vectorised over series; a second core would take
+  half of them.
 * **Naive re-segmentation** (what DESIGN.md section 4 rules out): ruptures
   ``Pelt(model="l2")`` with default ``jump=5`` and a BIC-like penalty
   ``2 sigma^2 log n`` (sigma from the median absolute first difference), re-run on the
@@ -48,10 +52,11 @@ from typing import Any, TypeVar
 import numpy as np
 import ruptures as rpt
 
-from detector.evaluate import PreparedSeries, evaluate
+from detector.decide import decide_latest
+from detector.monitor import RuleMonitor
 from detector.replay import replay_rule
 from detector.rule import Rule
-from detector.series import FloatArray, Series
+from detector.series import FloatArray, Series, fingerprint
 from detector.testing import EPOCH, daily_pattern
 
 STEP = 60
@@ -172,71 +177,109 @@ def replay_stage(creep: bool, repeats: int = 3) -> dict[str, Any]:
     }
 
 
-def screen_stage(creep: bool) -> dict[str, Any]:
-    """``PreparedSeries.prepare`` + ``candidate_mask`` on the 14-day series (best of 3)."""
-    series = make_series(7, creep=creep)
+def warm_up(n_series: int) -> tuple[RuleMonitor, FloatArray, Series, float]:
+    """A default-rule monitor fed 14 days of ``n_series`` series (seeded, one in ten
+    creeping) up to an hour before their end; also returns the series' last hour (what
+    the cycles feed), one series (the time grid) and the CPU seconds the warm-up took."""
     rule = default_rule()
-    times = []
-    candidates = 0
-    for _ in range(3):
-        started = time.perf_counter()
-        prepared = PreparedSeries.prepare(rule, series)
-        candidates = int(prepared.candidate_mask().sum())
-        times.append(time.perf_counter() - started)
-    best = min(times)
-    return {
-        "series": "creep" if creep else "clean",
-        "samples": len(series),
-        "seconds": best,
-        "samples_per_second": len(series) / best,
-        "candidates": candidates,
-    }
+    monitor = RuleMonitor(rule, STEP)
+    series = [make_series(seed, creep=seed % 10 == 0) for seed in range(n_series)]
+    grid = series[0].timestamps
+    cut = grid.size - CYCLES
+    rows = monitor.rows_for([s.fingerprint for s in series], [s.labels for s in series])
+    matrix = np.stack([s.values[:cut] for s in series])
+    started = time.process_time()
+    monitor.ingest(rows, grid[:cut], matrix, score_from=int(grid[cut - 1]))
+    tail = np.stack([s.values[cut:] for s in series])
+    return monitor, tail, series[0], time.process_time() - started
 
 
-def _cycle_worker(seeds: range) -> dict[str, Any]:
-    rss_start = current_rss_mb()
-    rule = default_rule()
-    wall = cpu = 0.0
-    samples = findings = 0
-    for seed in seeds:
-        series = make_series(seed, creep=seed % 10 == 0)
-        started, started_cpu = time.perf_counter(), time.process_time()
-        found = evaluate(rule, series, series.end)
-        wall += time.perf_counter() - started
-        cpu += time.process_time() - started_cpu
-        samples += len(series)
-        findings += len(found)
-    return {
-        "seconds": wall,
-        "cpu_seconds": cpu,
-        "samples": samples,
-        "findings": findings,
-        "rss_start_mb": rss_start,
-        "rss_peak_mb": peak_rss_mb(),
-    }
+CYCLES = 60
+"""Steady-state cycles timed: an hour at one cycle a minute (one completes a block)."""
+WARMED = 1_000
+"""Series warmed up from nothing; larger fleets repeat their state."""
 
 
-def cycle_stage(n_series: int, processes: int) -> dict[str, Any]:
-    """One daemon-style cycle: ``evaluate`` once per series, split over processes."""
-    chunks = [range(i, n_series, processes) for i in range(processes)]
-    with ProcessPoolExecutor(max_workers=processes, mp_context=get_context("spawn")) as pool:
-        parts = list(pool.map(_cycle_worker, chunks))
-    samples = sum(p["samples"] for p in parts)
-    cpu = sum(p["cpu_seconds"] for p in parts)
-    wall = max(p["seconds"] for p in parts)
+def warm_up_stage(n_series: int = WARMED) -> dict[str, Any]:
+    """Cold warm-up of ``n_series`` series: CPU per series and state per series."""
+    monitor, _, _, cpu = warm_up(n_series)
     return {
         "series": n_series,
-        "processes": processes,
-        "samples": samples,
-        "seconds": wall,
+        "days": REPLAY_DAYS,
         "cpu_seconds": cpu,
         "ms_per_series": 1000.0 * cpu / n_series,
-        "samples_per_second_per_core": samples / cpu if cpu > 0 else math.nan,
-        "series_per_second": n_series / wall if wall > 0 else math.nan,
-        "findings": sum(p["findings"] for p in parts),
-        "rss_start_mb": max(p["rss_start_mb"] for p in parts),
-        "rss_peak_mb": max(p["rss_peak_mb"] for p in parts),
+        "state_bytes_per_series": monitor.state_bytes() / n_series,
     }
+
+
+def cycle_stage(n_series: int) -> dict[str, Any]:
+    """Steady-state cycles of a warm monitor of ``n_series`` series (see the module doc)."""
+    warmed = min(WARMED, n_series)
+    monitor, tail, template, _ = warm_up(warmed)
+    repeat(monitor, n_series)
+    fleet_tail = np.concatenate([tail] * -(-n_series // warmed))[:n_series]
+    grid = template.timestamps
+    rows = np.arange(n_series)
+    cpu: list[float] = []
+    wall: list[float] = []
+    findings = 0
+    for j, k in enumerate(range(grid.size - CYCLES, grid.size)):
+        values = fleet_tail[:, j : j + 1]
+        started, started_cpu = time.perf_counter(), time.process_time()
+        monitor.ingest(rows, grid[k : k + 1], values)
+        findings = len(decide_latest(monitor, int(grid[k])))
+        cpu.append(time.process_time() - started_cpu)
+        wall.append(time.perf_counter() - started)
+    return {
+        "series": n_series,
+        "warmed_up": warmed,
+        "cycles": CYCLES,
+        "cpu_median_s": float(np.median(cpu)),
+        "cpu_max_s": float(np.max(cpu)),
+        "cpu_mean_s": float(np.mean(cpu)),
+        "wall_median_s": float(np.median(wall)),
+        "wall_max_s": float(np.max(wall)),
+        "state_mb": monitor.state_bytes() / 2**20,
+        "findings_last_cycle": findings,
+    }
+
+
+def repeat(monitor: RuleMonitor, n_series: int) -> None:
+    """Grow ``monitor`` to ``n_series`` rows by repeating the state of its rows (new
+    identities, same numbers): a benchmark's fleet, not a way to follow series."""
+    have = len(monitor.keys)
+    if n_series <= have:
+        return
+    times = -(-n_series // have)
+    _tile(monitor, have, times, n_series)
+    labels = [{**monitor.labels[i % have], "copy": str(i // have)} for i in range(n_series)]
+    monitor.labels = labels
+    monitor.keys = [fingerprint(one) for one in labels]
+    monitor.index = {key: i for i, key in enumerate(monitor.keys)}
+    monitor.counter = [monitor.counter[i % have] for i in range(n_series)]
+
+
+SKIPPED = frozenset({"rule", "grid", "spec", "periods", "labels", "keys", "index", "counter"})
+
+
+def _tile(target: Any, have: int, times: int, n_series: int) -> None:
+    """Repeat every array attribute of ``target`` (recursively) whose first axis is the
+    row axis."""
+    items = list(target.items()) if isinstance(target, dict) else list(vars(target).items())
+    for name, value in items:
+        if name in SKIPPED:
+            continue
+        if isinstance(value, np.ndarray):
+            if value.ndim and value.shape[0] == have:
+                grown = np.concatenate([value] * times)[:n_series]
+                if isinstance(target, dict):
+                    target[name] = grown
+                else:  # frozen dataclasses too: this is the benchmark's own copy
+                    object.__setattr__(target, name, grown)
+        elif isinstance(value, dict) or hasattr(value, "__dict__"):
+            _tile(value, have, times, n_series)
+        if name == "rows" and isinstance(value, int):
+            object.__setattr__(target, name, n_series)
 
 
 def bic_penalty(values: FloatArray) -> float:
@@ -276,7 +319,7 @@ def pelt_stage(steps: int) -> dict[str, Any]:
 class ThroughputPlan:
     """What to measure: the cycle sizes and how many naive Pelt steps to time."""
 
-    cycle_sizes: tuple[int, ...] = (1_000, 10_000)
+    cycle_sizes: tuple[int, ...] = (10_000, 100_000)
     pelt_steps: int = 60
     processes: int = 2
 
@@ -293,15 +336,16 @@ def run(plan: ThroughputPlan, log: Callable[[str], None] = lambda _: None) -> di
         "rss_method": "VmHWM (peak) and VmRSS (at start) from /proc/self/status",
     }
     out["replay"] = []
-    out["screen"] = []
     for creep in (False, True):
         log(f"replay, {'creep' if creep else 'clean'} series")
         out["replay"].append(_isolated(replay_stage, creep))
-        out["screen"].append(_isolated(screen_stage, creep))
+    warmed = min(WARMED, max(plan.cycle_sizes))
+    log(f"cold warm-up, {warmed:,} series")
+    out["warm_up"] = _isolated(warm_up_stage, warmed)
     out["cycle"] = []
     for size in plan.cycle_sizes:
-        log(f"daemon cycle, {size:,} series")
-        out["cycle"].append(cycle_stage(size, plan.processes))
+        log(f"steady-state daemon cycle, {size:,} series")
+        out["cycle"].append(_isolated(cycle_stage, size))
     log(f"naive Pelt, {plan.pelt_steps} steps")
     pelt = _isolated(pelt_stage, plan.pelt_steps)
     creep_replay = next(r for r in out["replay"] if r["series"] == "creep")

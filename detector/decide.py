@@ -55,10 +55,19 @@ def passing(
     return out
 
 
-def moment(monitor: RuleMonitor, trace: Trace, local: int, column: int, now: int) -> Moment:
-    """Everything the kinds need about one row at one column."""
+def moment(
+    monitor: RuleMonitor,
+    trace: Trace,
+    local: int,
+    column: int,
+    now: int,
+    channels: frozenset[str] | None = None,
+) -> Moment:
+    """Everything the kinds need about one row at one column (``channels``: only these)."""
     evidence: dict[str, Evidence1] = {}
     for name, ev in trace.evidence.items():
+        if channels is not None and name not in channels:
+            continue
         evidence[name] = Evidence1(
             z=float(ev.z[local, column]),
             onset=int(ev.onset[local, column]),
@@ -72,10 +81,12 @@ def moment(monitor: RuleMonitor, trace: Trace, local: int, column: int, now: int
             line_end=float(ev.line_end[local, column]),
             seasonality=NAMES[int(trace.seasonality[name][local, column])],
         )
-    exhaustion: Mapping[str, float] = {
-        k: float(v[local, column]) for k, v in trace.exhaustion.items()
-    }
-    pattern: Mapping[str, float] = {k: float(v[local, column]) for k, v in trace.pattern.items()}
+    exhaustion: Mapping[str, float] = {}
+    if Kind.EXHAUSTION in monitor.rule.detect:
+        exhaustion = {k: float(v[local, column]) for k, v in trace.exhaustion.items()}
+    pattern: Mapping[str, float] = {}
+    if monitor.watch_patterns:
+        pattern = {k: float(v[local, column]) for k, v in trace.pattern.items()}
     return Moment(
         rule=monitor.rule,
         labels=monitor.labels[int(trace.rows[local])],
@@ -94,7 +105,10 @@ def findings_at(
     """The findings of ``kinds`` (which passed) for one row at one column."""
     if not kinds:
         return []
-    at = moment(monitor, trace, local, column, now)
+    channels = frozenset(DETECTORS[kind].channel for kind in kinds)
+    if Kind.EXHAUSTION in kinds:
+        channels |= {"level"}
+    at = moment(monitor, trace, local, column, now, channels)
     return [DETECTORS[kind].finding(at) for kind in kinds]
 
 

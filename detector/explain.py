@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from detector.durations import format_duration
 
@@ -19,6 +20,12 @@ template's ``sample`` line is shown where a sentence quotes it, not in every nam
 
 def describe_series(labels: Mapping[str, str]) -> str:
     """Name a series the way Prometheus users write it: ``metric{a="b"}``."""
+    return _describe(tuple(labels.items()))
+
+
+@lru_cache(maxsize=4096)
+def _describe(items: tuple[tuple[str, str], ...]) -> str:
+    labels = dict(items)
     name = labels.get("__name__", "")
     rest = {k: v for k, v in labels.items() if k not in HIDDEN_LABELS}
     if not rest:
@@ -54,6 +61,7 @@ def percent(fraction: float) -> str:
     )
 
 
+@lru_cache(maxsize=4096)
 def when(ts: int) -> str:
     return datetime.fromtimestamp(ts, tz=UTC).strftime("%a %Y-%m-%d %H:%M UTC")
 

@@ -296,8 +296,11 @@ def alert_history(
     signals: dict[str, Signal] = {}
     open_firings: dict[str, _OpenFiring] = {}
     for index, raw_now in enumerate(times):
+        found = by_time.get(index, ())
+        if not found and not book.alerts:
+            continue  # nothing to find and nothing to resolve: the book would not change
         now = int(raw_now)
-        for transition in book.update(by_time.get(index, ()), now):
+        for transition in book.update(found, now):
             _record(transition, group, signals, open_firings)
         for key, alert in book.firing().items():
             current = open_firings[key]

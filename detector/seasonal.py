@@ -41,8 +41,8 @@ PROFILE_SCALE = 4
 """Blocks per mean at which removing a profile must pay off (four hours for 7-day rules)."""
 PROFILE_GAIN = 0.7
 """Removing a profile must leave at most this share of the variance of such means."""
-NONE, DAILY, WEEKLY = 0, 1, 2
-CODES = {"none": NONE, "daily": DAILY, "weekly": WEEKLY}
+LEARNING, NONE, DAILY, WEEKLY = -1, 0, 1, 2
+CODES = {"learning": LEARNING, "none": NONE, "daily": DAILY, "weekly": WEEKLY}
 NAMES = {code: name for name, code in CODES.items()}
 
 
@@ -90,6 +90,8 @@ def choose(
             take = daily < DAILY_GAIN * reference
             choice = np.where(take, DAILY, choice)
             best = np.where(take, daily, best)
+            unknown = np.isnan(daily) | np.isnan(reference)
+            choice = np.where(unknown, LEARNING, choice)
         if "weekly" in lags:
             take = typical(lags["weekly"]) < WEEKLY_GAIN * best
             choice = np.where(take, WEEKLY, choice)
@@ -107,17 +109,20 @@ def choose(
 
 
 def select(choice: IntArray, profiles: dict[str, FloatArray]) -> FloatArray:
-    """Per row, the profile values of the chosen seasonality (0 for ``none``)."""
+    """Per row, the profile values of the chosen seasonality (0 for ``none``, NaN while
+    still learning)."""
     shape = next(iter(profiles.values())).shape if profiles else choice.shape
     out = np.zeros(shape)
     for name, values in profiles.items():
         chosen = (choice == CODES[name]).reshape(choice.shape + (1,) * (values.ndim - choice.ndim))
         out = np.where(chosen, values, out)
-    return out
+    learning = (choice == LEARNING).reshape(choice.shape + (1,) * (len(shape) - choice.ndim))
+    return np.asarray(np.where(learning, np.nan, out), dtype=np.float64)
 
 
 def choice_need(window: int) -> int:
-    return max(12, window // 4)
+    """Blocks of lag gaps (a day apart) before ``auto`` chooses: half a day at least."""
+    return max(12, window // 8)
 
 
 # ---------------------------------------------------------------- the daemon's rings
@@ -157,7 +162,11 @@ class SeasonalRings:
 
     @property
     def default_choice(self) -> int:
-        return NONE if self.auto or not self.periods else CODES[next(iter(self.periods))]
+        if not self.periods:
+            return NONE
+        if self.auto:
+            return LEARNING if "daily" in self.periods else NONE
+        return CODES[next(iter(self.periods))]
 
     @property
     def longest_period(self) -> int:
@@ -228,7 +237,8 @@ class SeasonalRings:
 
     def adjustment(self, rows: IntArray, blocks: IntArray) -> FloatArray:
         """The profile to subtract from each row's blocks ``(m, k)`` under its current
-        choice: 0 for ``none``, NaN where the chosen profile is not known yet."""
+        choice: 0 for ``none``, NaN where the chosen profile is not known yet or the
+        choice is still being learned."""
         profiles = {n: ring_take(self.profile[n], rows, blocks) for n in self.periods}
         if not profiles:
             return np.zeros(blocks.shape)

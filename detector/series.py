@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
@@ -20,7 +21,12 @@ IntArray = npt.NDArray[np.int64]
 
 def fingerprint(labels: Mapping[str, str]) -> str:
     """A stable 16-hex-digit identity for a label set, independent of key order."""
-    canonical = "\x1f".join(f"{k}\x1e{labels[k]}" for k in sorted(labels))
+    return _fingerprint(tuple(sorted(labels.items())))
+
+
+@lru_cache(maxsize=65536)
+def _fingerprint(items: tuple[tuple[str, str], ...]) -> str:
+    canonical = "\x1f".join(f"{k}\x1e{v}" for k, v in items)
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
