@@ -3,11 +3,11 @@ or a broken proxy would: malformed JSON, a gigabyte body, a body or headers drip
 byte at a time (slowloris), a redirect to another host, infinite values.
 
 No real server misbehaves on demand, so this one writes raw HTTP/1.1 by hand on
-127.0.0.1. Large bodies are generated lazily, chunk by chunk, and writing stops as soon
-as the client goes away; :attr:`HostileServer.sent` counts the body bytes that left, so
-a test can tell "stopped reading early" from "read it all". Drips end after
-:data:`DRIP_FOR` seconds at most, so a client without a deadline would fail a test
-rather than hang it.
+127.0.0.1 (over TLS with ``tls``). Large bodies are generated lazily, chunk by chunk,
+and writing stops as soon as the client goes away; :attr:`HostileServer.sent` counts
+the body bytes that left, so a test can tell "stopped reading early" from "read it
+all". Drips end after :data:`DRIP_FOR` seconds at most, so a client without a deadline
+would fail a test rather than hang it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import contextlib
 import functools
 import gzip
 import json
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +24,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.servers import TlsFiles
 
 GIGABYTE = 1 << 30
 CHUNK = 64 * 1024
@@ -67,6 +70,8 @@ class HostileServer:
     redirect_to: str = ""
     cycle: tuple[str, ...] = ()
     """With ``mode="cycle"``: the modes answered in turn, one per request."""
+    tls: TlsFiles | None = None
+    """Answer over TLS with this certificate (the URL is then ``https://``)."""
     requests: list[Seen] = field(default_factory=list)
     answered: dict[str, int] = field(default_factory=dict)
     sent: int = 0
@@ -78,7 +83,7 @@ class HostileServer:
     def url(self) -> str:
         assert self._server is not None
         host, port = self._server.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host!s}:{port}"
 
     def start(self) -> HostileServer:
         hostile = self
@@ -105,6 +110,10 @@ class HostileServer:
 
         self._server = ThreadingHTTPServer((self.host, 0), Handler)
         self._server.daemon_threads = True
+        if self.tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(self.tls.cert, self.tls.key)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
         threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
         ).start()

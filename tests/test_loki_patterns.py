@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from adapters.cli.check import probe_rules
+from adapters.cli.probe import probe_rules
 from adapters.rulefiles import load_rule_files
 from adapters.settings import LokiSettings
 from adapters.sources.loki import LokiSource

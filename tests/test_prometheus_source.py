@@ -12,6 +12,7 @@ import itertools
 
 import numpy as np
 import pytest
+from prometheus_api_client import PrometheusConnect
 
 from adapters.errors import InputError, SourceUnavailable
 from adapters.settings import PrometheusSettings, load_settings
@@ -141,6 +142,16 @@ def test_nan_values_are_gaps_and_all_nan_series_are_dropped(prometheus: RealServ
     assert len(got) == len(fleet) - 1
     assert "i-000" not in {s.labels["instance"] for s in got}
     assert all(np.all(s.values == 1.0) for s in got)
+
+
+def test_the_connection_is_a_prometheus_api_client_for_the_configured_server(
+    prometheus: RealServer,
+) -> None:
+    source = source_for(prometheus)
+
+    assert isinstance(source.client, PrometheusConnect)
+    assert source.client.url == prometheus.url
+    assert source.client.check_prometheus_connection()
 
 
 # --- chunking -------------------------------------------------------------------

@@ -22,6 +22,7 @@ from adapters.sources.loki import LokiSource
 from adapters.sources.prometheus import PrometheusSource
 from detector.rule import Rule
 from tests.hostile_server import GIGABYTE, HostileServer, gzip_bomb
+from tests.servers import TlsFiles, tls_files_fixture  # noqa: F401  (the fixture `tls_files`)
 
 TOKEN = "tok-8d1e0c44a9"
 PASSWORD = "pw-51f0b2d7c3"
@@ -109,6 +110,18 @@ def test_a_gzip_bomb_is_stopped_on_its_decompressed_size(hostile: HostileServer)
     assert "larger than GRAYSIGNAL_LOKI_MAX_RESPONSE_BYTES=1.0 MiB" in message
 
 
+def test_a_gzip_bomb_to_prometheus_is_stopped_on_its_decompressed_size(
+    hostile: HostileServer,
+) -> None:
+    hostile.mode = "gzip-bomb"
+    gzip_bomb()
+
+    message = failure(prometheus(hostile, max_response_bytes="1MiB"))
+
+    assert "larger than GRAYSIGNAL_PROMETHEUS_MAX_RESPONSE_BYTES=1.0 MiB" in message
+    assert "reading stopped there" in message
+
+
 @pytest.mark.parametrize("mode", ["slow-body", "slow-headers"])
 def test_a_dripped_answer_ends_at_the_request_deadline(hostile: HostileServer, mode: str) -> None:
     hostile.mode = mode
@@ -116,6 +129,35 @@ def test_a_dripped_answer_ends_at_the_request_deadline(hostile: HostileServer, m
     message = failure(prometheus(hostile))
 
     assert "the answer took longer than 1.5s (GRAYSIGNAL_PROMETHEUS_MAX_REQUEST_SECONDS)" in message
+
+
+def test_a_dripped_answer_over_tls_ends_at_the_request_deadline(tls_files: TlsFiles) -> None:
+    server = HostileServer(mode="slow-body", tls=tls_files).start()
+    try:
+        message = failure(prometheus(server, ca_file=tls_files.cert))
+    finally:
+        server.stop()
+
+    assert server.url.startswith("https://")
+    assert "the answer took longer than 1.5s (GRAYSIGNAL_PROMETHEUS_MAX_REQUEST_SECONDS)" in message
+
+
+def test_a_dripped_answer_through_an_http_proxy_ends_at_the_request_deadline(
+    hostile: HostileServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hostile server is the proxy (``HTTP_PROXY``); the Prometheus URL is reached
+    only through it."""
+    for variable in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy", "http_proxy"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", hostile.url)
+    hostile.mode = "slow-body"
+
+    message = failure(prometheus(hostile, url="http://prometheus.invalid:9090"))
+
+    assert "the answer took longer than 1.5s (GRAYSIGNAL_PROMETHEUS_MAX_REQUEST_SECONDS)" in message
+    (request,) = hostile.requests
+    assert request.path == "/api/v1/query_range"
+    assert "prometheus.invalid:9090" in request.headers["Host"]
 
 
 def test_a_dripped_loki_answer_ends_at_the_request_deadline(hostile: HostileServer) -> None:

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterator, MutableMapping, Sequence
 from typing import Any
 
+import certifi
 import pytest
 from structlog.testing import capture_logs
 
@@ -240,6 +241,19 @@ def test_untrusted_certificate_fails_at_once_naming_the_ca_setting(
 def test_ca_file_makes_a_private_certificate_trusted(
     stub_server: StubFactory, tls_files: TlsFiles
 ) -> None:
+    server = stub_server(ok_matrix, tls=tls_files)
+
+    (series,) = make_source(server.url, ca_file=tls_files.cert).fetch(RULE, START, END)
+
+    assert len(series) == 10
+
+
+def test_ca_file_wins_over_requests_ca_bundle_in_the_environment(
+    stub_server: StubFactory, tls_files: TlsFiles, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """requests would otherwise verify against ``REQUESTS_CA_BUNDLE`` (here the public CAs,
+    which never signed this certificate)."""
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
     server = stub_server(ok_matrix, tls=tls_files)
 
     (series,) = make_source(server.url, ca_file=tls_files.cert).fetch(RULE, START, END)

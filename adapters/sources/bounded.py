@@ -2,43 +2,57 @@
 
 A metrics server is a remote party, and a misconfigured proxy, a wrong URL or an
 attacker can answer anything: a gigabyte body, a body dripped one byte at a time
-(slowloris), a redirect to another host. httpx bounds each read (``timeout``), not the
-exchange: a server that sends a byte every few seconds never trips a read timeout. So:
+(slowloris), a redirect to another host. HTTP clients bound each read (``timeout``),
+not the exchange: a server that sends a byte every few seconds never trips a read
+timeout. So:
 
 - **Deadline.** :func:`request_deadline` sets a deadline for everything done inside it
-  (connecting, TLS, sending, reading headers and body). The network streams below
-  httpx shorten each operation's timeout to the time left, so the exchange ends at the
-  deadline whatever the server does. It is per thread (a context variable), so rule
-  groups evaluated in parallel each keep their own.
-- **Size cap.** :func:`get_answer` refuses an answer whose ``Content-Length`` is over the
-  cap before reading it, and stops reading a streamed one as soon as it passes the cap
-  (counted after decompression, so a gzip bomb is stopped too).
+  (connecting, TLS, sending, reading headers and body). The network streams below the
+  client shorten each operation's timeout to the time left (:func:`time_left`), so the
+  exchange ends at the deadline whatever the server does. It is per thread (a context
+  variable), so rule groups evaluated in parallel each keep their own.
+- **Size cap.** :func:`read_within` refuses an answer whose ``Content-Length`` is over
+  the cap before reading it, and stops reading a streamed one as soon as it passes the
+  cap (counted after decompression, so a gzip bomb is stopped too).
 - **No redirects.** Credentials belong to the configured host; a redirect is reported
   with the host it points to (never its path or query, which may hold a token).
+
+This module holds what every client shares and the httpx side (Loki);
+:mod:`adapters.sources.bounded_requests` holds the requests side (Prometheus, whose
+client, prometheus-api-client, is built on requests). Each side also sorts its client's
+exceptions into :class:`Fault` kinds, so both report failures in the same words
+(:func:`adapters.sources.http.attempt_bounded`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import enum
 import ssl
 import time
 import typing
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
+from urllib.parse import urljoin, urlsplit
 
 import httpcore
 import httpx
 
-from adapters.settings import ServerSettings, display_url
+from adapters.settings import ServerSettings
 
 __all__ = [
     "Answer",
     "DeadlineTransport",
+    "Fault",
     "deadline_passed",
     "get_answer",
+    "httpx_fault",
+    "read_within",
+    "redirect_host",
     "request_deadline",
     "server_client",
+    "time_left",
 ]
 
 ERROR_BODY_BYTES = 64 * 1024
@@ -62,7 +76,9 @@ def deadline_passed() -> bool:
     return deadline is not None and time.monotonic() >= deadline
 
 
-def _time_left(timeout: float | None, error: type[Exception]) -> float | None:
+def time_left(timeout: float | None, error: type[Exception]) -> float | None:
+    """The timeout for one network operation: ``timeout``, shortened to the time left
+    before the current deadline; ``error`` is raised when none is left."""
     deadline = _DEADLINE.get()
     if deadline is None:
         return timeout
@@ -79,10 +95,10 @@ class _DeadlineStream(httpcore.NetworkStream):
         self._stream = stream
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
-        return self._stream.read(max_bytes, _time_left(timeout, httpcore.ReadTimeout))
+        return self._stream.read(max_bytes, time_left(timeout, httpcore.ReadTimeout))
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
-        self._stream.write(buffer, _time_left(timeout, httpcore.WriteTimeout))
+        self._stream.write(buffer, time_left(timeout, httpcore.WriteTimeout))
 
     def close(self) -> None:
         self._stream.close()
@@ -93,7 +109,7 @@ class _DeadlineStream(httpcore.NetworkStream):
         server_hostname: str | None = None,
         timeout: float | None = None,
     ) -> httpcore.NetworkStream:
-        left = _time_left(timeout, httpcore.ConnectTimeout)
+        left = time_left(timeout, httpcore.ConnectTimeout)
         return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, left))
 
     def get_extra_info(self, info: str) -> typing.Any:
@@ -114,7 +130,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         local_address: str | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        left = _time_left(timeout, httpcore.ConnectTimeout)
+        left = time_left(timeout, httpcore.ConnectTimeout)
         return _DeadlineStream(
             self._backend.connect_tcp(host, port, left, local_address, socket_options)
         )
@@ -125,7 +141,7 @@ class _DeadlineBackend(httpcore.NetworkBackend):
         timeout: float | None = None,
         socket_options: typing.Iterable[httpcore.SOCKET_OPTION] | None = None,
     ) -> httpcore.NetworkStream:
-        left = _time_left(timeout, httpcore.ConnectTimeout)
+        left = time_left(timeout, httpcore.ConnectTimeout)
         return _DeadlineStream(self._backend.connect_unix_socket(path, left, socket_options))
 
     def sleep(self, seconds: float) -> None:
@@ -188,41 +204,96 @@ class Answer:
     redirect_to: str | None = None
 
 
+def read_within(
+    status: int,
+    content_length: str | None,
+    chunks: Iterable[bytes],
+    *,
+    max_bytes: int,
+    redirect_to: str | None = None,
+) -> Answer:
+    """Read an answer's body from ``chunks`` (decompressed), at most ``max_bytes`` of a
+    2xx body and a little of any other; a 2xx body announced larger is not read at all."""
+    ok = 200 <= status < 300
+    cap = max_bytes if ok else ERROR_BODY_BYTES
+    announced = _int_or_none(content_length)
+    if announced is not None and announced > cap and ok:
+        return Answer(status, b"", too_large=True, announced=announced)
+    body = bytearray()
+    for chunk in chunks:
+        body += chunk
+        if len(body) > cap:
+            return Answer(status, bytes(body[:cap]), too_large=ok, redirect_to=redirect_to)
+    return Answer(status, bytes(body), announced=announced, redirect_to=redirect_to)
+
+
+def _int_or_none(text: str | None) -> int | None:
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def redirect_host(url: str, location: str) -> str:
+    """Where a redirect from ``url`` to ``location`` points: scheme, host and port only
+    (credentials, path and query may hold a token)."""
+    try:
+        target = urlsplit(urljoin(url, location))
+        port = target.port
+    except ValueError:
+        return "an invalid address"
+    host = target.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{target.scheme}://{host}" + (f":{port}" if port else "")
+
+
+class Fault(enum.Enum):
+    """How a request failed below HTTP, whatever the client: each kind is reported in
+    the same words (:func:`adapters.sources.http.attempt_bounded`)."""
+
+    TIMEOUT = "timeout"
+    """A connection or a read timed out, or the request's deadline passed."""
+    CONNECT = "connect"
+    """No connection (refused, DNS, TLS)."""
+    BROKEN = "broken"
+    """The connection failed while the answer was under way."""
+    OTHER = "other"
+    """Anything else the client raised; not worth a retry."""
+
+
 def get_answer(
     client: httpx.Client, path: str, params: Mapping[str, str], *, max_bytes: int
 ) -> Answer:
     """GET ``path``; read at most ``max_bytes`` of a 2xx body (a little of any other).
 
     Call it inside :func:`request_deadline`. httpx's errors (timeouts, refused
-    connections) propagate for the caller to classify.
+    connections) propagate for the caller to classify (:func:`httpx_fault`).
     """
     with client.stream("GET", path, params=params) as response:
         status = response.status_code
-        cap = max_bytes if 200 <= status < 300 else ERROR_BODY_BYTES
-        announced = _content_length(response.headers)
-        redirect = _redirect_host(response) if 300 <= status < 400 else None
-        if announced is not None and announced > cap and 200 <= status < 300:
-            return Answer(status, b"", too_large=True, announced=announced)
-        body = bytearray()
-        for chunk in response.iter_bytes():
-            body += chunk
-            if len(body) > cap:
-                return Answer(status, bytes(body[:cap]), too_large=200 <= status < 300)
-        return Answer(status, bytes(body), announced=announced, redirect_to=redirect)
+        redirect = (
+            redirect_host(str(response.url), response.headers.get("location", ""))
+            if 300 <= status < 400
+            else None
+        )
+        return read_within(
+            status,
+            response.headers.get("content-length"),
+            response.iter_bytes(),
+            max_bytes=max_bytes,
+            redirect_to=redirect,
+        )
 
 
-def _content_length(headers: httpx.Headers) -> int | None:
-    try:
-        return int(headers["content-length"])
-    except (KeyError, ValueError):
-        return None
-
-
-def _redirect_host(response: httpx.Response) -> str:
-    location = response.headers.get("location", "")
-    try:
-        target = response.url.join(location)
-    except httpx.InvalidURL:
-        return "an invalid address"
-    host = f"{target.scheme}://{target.host}" + (f":{target.port}" if target.port else "")
-    return display_url(host)
+def httpx_fault(exc: Exception) -> Fault | None:
+    """The kind of an httpx failure; ``None`` for what httpx did not raise."""
+    if isinstance(exc, httpx.TimeoutException):
+        return Fault.TIMEOUT
+    if isinstance(exc, httpx.ConnectError):
+        return Fault.CONNECT
+    if isinstance(exc, httpx.TransportError):
+        return Fault.BROKEN
+    if isinstance(exc, httpx.HTTPError):
+        return Fault.OTHER
+    return None

@@ -35,7 +35,7 @@ import structlog
 from adapters.errors import InputError, SourceUnavailable
 from adapters.limits import MAX_ABS_VALUE
 from adapters.settings import ServerSettings
-from adapters.sources.bounded import get_answer, request_deadline
+from adapters.sources.bounded import Answer, Fault, get_answer, httpx_fault, request_deadline
 from adapters.timeparse import LATEST_TIMESTAMP
 from detector.rule import DEFAULT_STEP, Rule
 from detector.series import FloatArray, IntArray, Series, fingerprint, format_labels
@@ -280,32 +280,75 @@ def query_once(
     *,
     check: Callable[[int, bytes], None] | None = None,
 ) -> Mapping[str, Any]:
+    """One attempt at one GET through an httpx client (:func:`attempt_bounded`)."""
+    read = partial(get_answer, client, path, params, max_bytes=settings.max_response_bytes)
+    return attempt_bounded(read, httpx_fault, ctx, settings, check=check)
+
+
+def attempt_bounded(
+    read: Callable[[], Answer],
+    classify: Callable[[Exception], Fault | None],
+    ctx: RequestContext,
+    settings: ServerSettings,
+    *,
+    check: Callable[[int, bytes], None] | None = None,
+) -> Mapping[str, Any]:
     """One attempt at one request, within the answer-size cap and the request deadline
     (:mod:`adapters.sources.bounded`): the decoded answer, or :class:`Transient` for
     what may pass (timeouts, refused connections, 5xx, 429), or the rule's error.
-    ``check`` sees the status and body first and may raise its own error (e.g. Loki's
-    patterns endpoint saying it is not offered here)."""
-    env = type(settings).env_var
+
+    ``read`` sends the request with one HTTP client and reads its answer within the
+    cap; ``classify`` sorts that client's exceptions into :class:`Fault` kinds, so
+    every client's failures read the same. ``check`` sees the status and body first and
+    may raise its own error (e.g. Loki's patterns endpoint saying it is not offered
+    here)."""
     started = time.monotonic()
     try:
         with request_deadline(settings.max_request_seconds):
-            answer = get_answer(client, path, params, max_bytes=settings.max_response_bytes)
-    except httpx.TimeoutException:
-        if time.monotonic() - started >= settings.max_request_seconds:
-            raise Transient(
+            answer = read()
+    except Exception as exc:
+        fault = classify(exc)
+        if fault is None:
+            raise
+        raise _fault_error(fault, exc, time.monotonic() - started, ctx, settings) from None
+    return _payload(answer, ctx, settings, check)
+
+
+def _fault_error(
+    fault: Fault,
+    exc: Exception,
+    elapsed: float,
+    ctx: RequestContext,
+    settings: ServerSettings,
+) -> Exception:
+    """What the user reads for a failed request: :class:`Transient` or the rule's error."""
+    env = type(settings).env_var
+    if fault is Fault.TIMEOUT:
+        if elapsed >= settings.max_request_seconds:
+            return Transient(
                 f"the answer took longer than {settings.max_request_seconds:g}s "
                 f"({env('max_request_seconds')}); is the server dripping it?"
-            ) from None
-        raise Transient(f"no answer within {settings.timeout:g}s") from None
-    except httpx.ConnectError as exc:
+            )
+        return Transient(f"no answer within {settings.timeout:g}s")
+    if fault is Fault.CONNECT:
         tls = tls_problem(exc)
         if tls is not None:
-            raise ctx.error(tls_hint(tls, env(""))) from None
-        raise Transient(f"cannot connect: {connection_reason(exc)}") from None
-    except httpx.TransportError as exc:
-        raise Transient(f"connection failed: {connection_reason(exc)}") from None
-    except httpx.HTTPError as exc:
-        raise ctx.error(f"request failed: {type(exc).__name__}") from None
+            return ctx.error(tls_hint(tls, env("")))
+        return Transient(f"cannot connect: {connection_reason(exc)}")
+    if fault is Fault.BROKEN:
+        return Transient(f"connection failed: {connection_reason(exc)}")
+    return ctx.error(f"request failed: {type(exc).__name__}")
+
+
+def _payload(
+    answer: Answer,
+    ctx: RequestContext,
+    settings: ServerSettings,
+    check: Callable[[int, bytes], None] | None,
+) -> Mapping[str, Any]:
+    """The decoded answer, or the rule's error for one over the cap, a redirect, an
+    error status (:func:`check_status`) or a body that is not a JSON object."""
+    env = type(settings).env_var
     if answer.too_large:
         size = settings.max_response_bytes.human_readable(separator=" ")
         limit = f"{env('max_response_bytes')}={size}"
