@@ -61,6 +61,7 @@ def moment(
     local: int,
     column: int,
     now: int,
+    *,
     channels: frozenset[str] | None = None,
 ) -> Moment:
     """Everything the kinds need about one row at one column (``channels``: only these)."""
@@ -108,7 +109,7 @@ def findings_at(
     channels = frozenset(DETECTORS[kind].channel for kind in kinds)
     if Kind.EXHAUSTION in kinds:
         channels |= {"level"}
-    at = moment(monitor, trace, local, column, now, channels)
+    at = moment(monitor, trace, local, column, now, channels=channels)
     return [DETECTORS[kind].finding(at) for kind in kinds]
 
 

@@ -45,6 +45,10 @@ STILL_THERE = 0.5
 """The latest persistence span must still stand this share of the change away from the
 window's median level: a burst that has passed stops being evidence when it ends (not
 when the mean since it decays), and its end is not a change of its own."""
+UNSTRADDLED_STRETCHES = 8
+"""The strongest step is first judged against the window's median-based noise measured at
+scales with at least this many stretches in the window (see
+:func:`_noise_around_the_change`)."""
 MIN_BASELINE_BLOCKS = 6
 """Blocks of baseline a candidate onset needs (six hours for a 7-day window)."""
 YOUNG_BLOCKS = 6.0
@@ -261,6 +265,10 @@ def _noise_around_the_change(
     move as at it, and keeps its wander as noise.
     """
     curve = variance_curve(values, robust=True)
+    # The gate measures only scales at which fewer than a quarter of the differences
+    # straddle any one change: at longer scales most pairs of stretches hold the change,
+    # the median stops shrugging it off, and a clean step would price itself as noise.
+    gate = variance_curve(values, robust=True, min_stretches=UNSTRADDLED_STRETCHES)
     width = values.shape[1]
     positions = np.arange(width)[None, :]
     total_w, total_wy = pw[:, -1:], pwy[:, -1:]
@@ -268,8 +276,8 @@ def _noise_around_the_change(
         before = pwy / pw
         after = (total_wy - pwy) / (total_w - pw)
         spread = np.sqrt(
-            variance_of_mean(curve, pw / per_block)
-            + variance_of_mean(curve, (total_w - pw) / per_block)
+            variance_of_mean(gate, pw / per_block)
+            + variance_of_mean(gate, (total_w - pw) / per_block)
         )
         z = np.abs(after - before) / spread
     inside = blocks[:, -1:] - blocks
@@ -511,14 +519,41 @@ CREEP_SSE_RATIO = 0.8
 (at the evidence's own onset) leaves, over the same stretch, to call it a creep."""
 
 
+def _best_step_sse(sums: _Sums, start: IntArray, width: int) -> FloatArray:
+    """Residual of the best two-level step over ``[start, width)`` for each sample ``(m, c)``
+    (every split from ``start + 1`` on; the whole stretch as one level when none fits)."""
+    m, c = start.shape
+    splits = np.broadcast_to(np.arange(width + 1)[None, None, :], (m, c, width + 1))
+    first = np.broadcast_to(start[..., None], splits.shape)
+    last = np.full(splits.shape, width, dtype=np.int64)
+
+    def part(p: FloatArray, lo: IntArray, hi: IntArray) -> FloatArray:
+        flat = p[:, None, :]
+        take_hi = np.take_along_axis(np.broadcast_to(flat, (m, c, flat.shape[-1])), hi, axis=-1)
+        take_lo = np.take_along_axis(np.broadcast_to(flat, (m, c, flat.shape[-1])), lo, axis=-1)
+        return np.asarray(take_hi - take_lo)
+
+    def sse(lo: IntArray, hi: IntArray) -> FloatArray:
+        w, y, yy = part(sums.w, lo, hi), part(sums.c, lo, hi), part(sums.cc, lo, hi)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.asarray(np.where(w > 0, yy - y * y / w, 0.0))
+
+    total = sse(first, last)
+    valid = (splits > first) & (splits < width)
+    split_sse = np.where(valid, sse(first, splits) + sse(splits, last), np.inf)
+    return np.asarray(np.minimum(np.min(split_sse, axis=-1), total[..., 0]))
+
+
 def _shape(
     ref: Reference, rows: IntArray, step_onset: IntArray, z: FloatArray, width: int
 ) -> tuple[FloatArray, FloatArray, IntArray, FloatArray]:
     """Slope, creep verdict, creep onset and line end for each sample (complete blocks).
 
     Over the stretch since the best creep onset (:func:`_hinges`, in the direction of the
-    evidence), a straight line is compared with a step at the evidence's own onset: a
-    creep is a line that fits clearly better and goes the same way as the change.
+    evidence), a straight line is compared with the best step anywhere in that stretch: a
+    creep is a line that fits clearly better than any step and goes the way the change
+    goes. (A step right after the creep onset fits a step perfectly, however the
+    evidence's own onset fell, so a clean step is never called a creep.)
     """
     sums = _Sums(
         ref.prefix_w[rows], ref.prefix_wc[rows], ref.prefix_wx[rows],
@@ -527,18 +562,14 @@ def _shape(
     hinge = np.where(z >= 0, ref.hinge_up[rows][:, None], ref.hinge_down[rows][:, None])
     hinge = np.broadcast_to(hinge, step_onset.shape)
     end = np.full(step_onset.shape, width, dtype=np.int64)
-    split = np.clip(np.maximum(step_onset, hinge), 0, width)
     whole = sums.between(hinge, end)
-    left, right = sums.between(hinge, split), sums.between(split, end)
+    step_sse = _best_step_sse(sums, hinge, width)
     with np.errstate(invalid="ignore", divide="ignore"):
         sxx = whole.xx - whole.x * whole.x / whole.w
         sxc = whole.xc - whole.x * whole.c / whole.w
         scc = whole.cc - whole.c * whole.c / whole.w
         slope = sxc / sxx
         line_sse = scc - sxc * slope
-        step_sse = np.where(left.w > 0, left.cc - left.c * left.c / left.w, 0.0) + np.where(
-            right.w > 0, right.cc - right.c * right.c / right.w, 0.0
-        )
         line_end = (
             ref.centre[rows][:, None] + whole.c / whole.w + slope * (width - whole.x / whole.w)
         )

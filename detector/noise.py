@@ -52,7 +52,9 @@ UNCAPPED_BELOW = 8
 had are what its short stretches are judged against."""
 
 
-def variance_curve(values: FloatArray, *, robust: bool = False) -> FloatArray:
+def variance_curve(
+    values: FloatArray, *, robust: bool = False, min_stretches: int = MIN_STRETCHES
+) -> FloatArray:
     """``log`` of the variance of a ``k``-block mean for each ``k`` in :data:`SCALES`.
 
     ``values`` is ``(n, K)``: block means, oldest first, NaN where a block is missing.
@@ -61,13 +63,14 @@ def variance_curve(values: FloatArray, *, robust: bool = False) -> FloatArray:
 
     ``robust`` takes the median squared difference instead of the (burst-aware) mean: a
     single change inside the window then barely moves any scale the window can measure
-    well, which is what the question "is there one clear change here?" needs.
+    well, which is what the question "is there one clear change here?" needs. Only
+    scales with at least ``min_stretches`` stretches in the window are measured.
     """
     n = values.shape[0]
     sums, counts = _cumulative(values)
     out = np.full((n, len(SCALES)), np.nan)
     for index, k in enumerate(SCALES):
-        estimate = _allan(sums, counts, k, robust=robust)
+        estimate = _allan(sums, counts, k, robust=robust, min_stretches=min_stretches)
         if estimate is None:
             break
         out[:, index] = np.log(np.maximum(estimate, TINY))
@@ -92,12 +95,17 @@ def _cumulative(values: FloatArray) -> tuple[FloatArray, FloatArray]:
 
 
 def _allan(
-    sums: FloatArray, counts: FloatArray, k: int, *, robust: bool = False
+    sums: FloatArray,
+    counts: FloatArray,
+    k: int,
+    *,
+    robust: bool = False,
+    min_stretches: int = MIN_STRETCHES,
 ) -> FloatArray | None:
     """Half the mean square difference of adjacent ``k``-block means, per row (NaN where
     too few differences); ``None`` when the window is too short for the scale at all."""
     width = sums.shape[1] - 1
-    if MIN_STRETCHES * k > width:
+    if min_stretches * k > width:
         return None
     total = sums[:, k:] - sums[:, :-k]
     present = counts[:, k:] - counts[:, :-k]

@@ -75,7 +75,8 @@ class NewPatternEvidence:
 
     ``score`` is 0 where the template is not new and sustained; elsewhere the one-sided
     z of seeing that many lines at the highest rate the silent baseline allows.
-    ``first_seen`` is the end of the block of the first sighting (seconds).
+    ``first_seen`` is the start of the block (the hour, for a 7-day window) in which the
+    first line fell.
     """
 
     score: FloatArray
@@ -128,7 +129,7 @@ def assess_blocks(
     )
     current = first_block[:, None] + width  # the block in progress
     first_id = np.where(first_id == -1, current, first_id)
-    first_seen = (first_id + 1) * block
+    first_seen = first_id * block  # the start of the block of the first sighting
     lines = lines_complete[:, None] + partial_lines
     active = active_complete[:, None] + partial_active
     hours = (current - first_id + 1).astype(np.float64)
@@ -139,10 +140,19 @@ def assess_blocks(
     share_hours = np.minimum(hours, float(day))
     with np.errstate(invalid="ignore", divide="ignore"):
         share = recent_active / share_hours
+    # The rate counts from the end of the first sighting's block when a later block has
+    # completed: the first block holds an unknown stretch of silence before its first line,
+    # which would dilute the rate. Until then it counts from the block's start.
     rate_blocks = max(1, RATE_SPAN // block)
-    rate_mask = (positions >= width - (rate_blocks - 1)) & after
-    rate_lines = np.sum(np.where(rate_mask, lines_by_block, 0.0), axis=1)[:, None] + partial_lines
-    rate_span = np.minimum(float(RATE_SPAN), hours * block)
+    recent = positions >= width - (rate_blocks - 1)  # with the block in progress
+    later = positions > first[:, None]
+    has_later = (current - first_id) >= 2
+    from_first = np.sum(np.where(recent & after, lines_by_block, 0.0), axis=1)[:, None]
+    from_later = np.sum(np.where(recent & later, lines_by_block, 0.0), axis=1)[:, None]
+    rate_lines = np.where(has_later, from_later, from_first) + partial_lines
+    rate_start = np.where(has_later, first_seen + block, first_seen)
+    elapsed = (now - rate_start).astype(np.float64)
+    rate_span = np.minimum(float(RATE_SPAN), np.maximum(elapsed, float(step)))
     silence = silent_samples[:, None] * step
     passes = (
         (first_id >= 0)
@@ -154,7 +164,7 @@ def assess_blocks(
     )
     score = np.zeros((m, c))
     for i, k in zip(*np.nonzero(passes), strict=True):
-        elapsed = float(now[i, k] - first_seen[i, k] + block)
+        elapsed = float(now[i, k] - first_seen[i, k])
         score[i, k] = _poisson_z(round(float(lines[i, k])), elapsed / float(silence[i, 0]))
     with np.errstate(invalid="ignore", divide="ignore"):
         per_hour = rate_lines * HOUR / rate_span

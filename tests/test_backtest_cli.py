@@ -49,7 +49,7 @@ def test_markdown_has_a_post_mortem_section_per_incident(library: Path) -> None:
     assert text.count("### What did the system know before users did?") == 2
     section = text.split("## `checkout-slow`", 1)[1].split("\n## ", 1)[0]
     assert "**caught early**" in section
-    assert "| Wed 2026-11-25 20:11 UTC | 12h 48m before | `CheckoutLatencyShift` |" in section
+    assert "| Wed 2026-11-25 19:01 UTC | 13h 58m before | `CheckoutLatencyShift` |" in section
     assert "#### The story" in section
     assert text.endswith("\n")
 

@@ -10,6 +10,7 @@ CLI, with the shipped baseline (made from the CSV files), ``--by category`` and 
 from __future__ import annotations
 
 import json
+import statistics
 from typing import Any
 
 import pytest
@@ -85,7 +86,9 @@ def test_machine_failure_is_caught_early_from_prometheus(
     (signal,) = machine["early"]
     assert signal["rule"] == "MachineTemperatureShift"
     assert signal["series"]["service"] == "plant-machine"
-    assert 12 * 3600 < signal["lead_time_seconds"] < 18 * 3600
+    # The fall that preceded the failure is judged against the window's own swings (a
+    # 12-hour dip to 48 five days before): the trend fires once the fall outgrows them.
+    assert 0 < signal["lead_time_seconds"] < 6 * 3600
 
 
 def test_an_incident_the_rules_miss_is_reported_missed_with_the_silent_rule(
@@ -135,12 +138,13 @@ def test_library_summary_counts_early_signals_and_false_alarms(
     summary = report[1]["summary"]
     quiet = report[1]["quiet"]
 
-    assert summary["early"] == 3
-    assert summary["early_share"] == pytest.approx(3 / summary["incidents"])
-    assert (
-        summary["median_lead_seconds"]
-        == incident(report, "orders-db-disk-full-2014-05")["earliest_lead_seconds"]
-    )
+    assert summary["early"] == 4
+    assert summary["early_share"] == pytest.approx(4 / summary["incidents"])
+    early_leads = [
+        i["earliest_lead_seconds"] for i in report[1]["incidents"] if i["verdict"] == "early"
+    ]
+    assert len(early_leads) == 4
+    assert summary["median_lead_seconds"] == pytest.approx(statistics.median(early_leads))
     assert len(quiet["weeks"]) == 3
     assert quiet["false_alarms_per_week"] == pytest.approx(quiet["firings"] / 3)
 

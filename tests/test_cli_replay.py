@@ -182,7 +182,7 @@ def test_empty_series_file_says_there_are_no_samples(tmp_path: Path) -> None:
     [
         ("all_nan", np.full(3 * PER_DAY, np.nan), "no usable samples"),
         ("constant", np.full(10 * PER_DAY, 5.0), "constant at 5"),
-        ("short", shifted(days=2), "only 1d23h of data"),
+        ("short", shifted(days=10)[-60:], "only 4h55m of data"),
     ],
 )
 def test_series_that_cannot_speak_is_silent_with_a_reason(

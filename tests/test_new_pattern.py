@@ -1,8 +1,8 @@
 """The new_pattern kind: silent in the baseline, now steady; never one stray line.
 
 Table-like cases over one template's counts per 10 minutes, judged at ``NOW`` with the
-default 7d window (``detector.patterns``), then the same through ``evaluate`` as the
-daemon and replay call it.
+default 7d window through ``evaluate``, as the daemon and replay call it (the judgement
+is on the monitor's hourly block counts, ``detector.patterns.assess_blocks``).
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from detector.evaluate import evaluate
-from detector.finding import Kind
-from detector.patterns import THRESHOLDS, assess_new_pattern, new_pattern_candidates
-from detector.rule import Rule, Sensitivity
+from detector.finding import Finding, Kind
+from detector.replay import replay_rule
+from detector.rule import Rule
 from detector.series import Series
 
 STEP = 600
@@ -23,7 +23,6 @@ HOUR, DAY = 3600, 86400
 WINDOW = 7 * DAY
 NOW = 1_795_000_000 - 1_795_000_000 % DAY + 12 * HOUR
 TIMES = np.arange(NOW - 14 * DAY + STEP, NOW + STEP, STEP, dtype=np.int64)
-MEDIUM = THRESHOLDS[Sensitivity.MEDIUM]
 LABELS = {
     "log": "service",
     "level": "ERROR",
@@ -46,17 +45,21 @@ def every(step: int, since: int, until: int = 0, n: int = 1) -> list[tuple[int, 
     return [(before, n) for before in range(since, until - 1, -step)]
 
 
-def judge(values: np.ndarray, times: np.ndarray = TIMES) -> object:
-    return assess_new_pattern(times, values, now=NOW, window=WINDOW, step=STEP, thresholds=MEDIUM)
+def judge(values: np.ndarray, times: np.ndarray = TIMES) -> Finding | None:
+    found = evaluate(rule(), Series(LABELS, times, values, STEP), NOW)
+    assert len(found) <= 1
+    return found[0] if found else None
 
 
 def test_a_template_appearing_a_few_times_an_hour_is_new() -> None:
     found = judge(counts(*every(20 * 60, since=5 * HOUR)))
 
     assert found is not None
-    assert found.first_seen == NOW - 5 * HOUR
-    assert found.lines == 16
-    assert found.rate_per_hour == pytest.approx(3.0, rel=0.1)
+    # Block resolution: the first line (the 10 minutes ending 5 h ago) fell in the hour
+    # that started 6 h ago, and first_seen is the start of that hour.
+    assert NOW - 6 * HOUR <= found.extra["first_seen"] <= NOW - 5 * HOUR
+    assert found.extra["lines"] == 16
+    assert found.extra["rate_per_hour"] == pytest.approx(3.0, rel=0.1)
     assert found.score >= 6
 
 
@@ -98,24 +101,27 @@ def test_a_template_first_seen_more_than_half_a_window_ago_is_no_longer_new() ->
     assert judge(counts(*every(20 * 60, since=4 * DAY))) is None
 
 
-def test_candidates_never_reject_a_position_the_judgement_accepts() -> None:
-    values = counts(*every(20 * 60, since=4 * DAY, until=2 * DAY), *every(15 * 60, since=10 * HOUR))
-    mask = new_pattern_candidates(TIMES, values, window=WINDOW, step=STEP, thresholds=MEDIUM)
+def test_replay_finds_it_when_evaluate_at_each_step_does() -> None:
+    values = counts(*every(20 * 60, since=10 * HOUR))
+    series = Series(LABELS, TIMES, values, STEP)
+    start = NOW - 12 * HOUR
 
-    accepted = [
-        i
-        for i in range(TIMES.size)
-        if assess_new_pattern(
-            TIMES, values, now=int(TIMES[i]), window=WINDOW, step=STEP, thresholds=MEDIUM
-        )
+    signals, _ = replay_rule(
+        rule(for_=0), group="g", interval=STEP, series=[series], start=start, end=NOW
+    )
+
+    stepwise = [
+        int(t)
+        for t in TIMES[TIMES > start]
+        if evaluate(rule(), series.between(series.start - 1, int(t)), int(t))
     ]
-
-    assert accepted
-    assert all(mask[i] for i in accepted)
-    assert not mask.all()
+    assert stepwise, "the new template must be found, or this proves nothing"
+    assert [f.start for s in signals for f in s.firings] == [stepwise[0]]
 
 
 def rule(**fields: object) -> Rule:
+    if "for_" in fields:
+        fields["for"] = fields.pop("for_")
     return Rule.model_validate(
         {
             "signal": "NewErrors",
@@ -135,16 +141,16 @@ def test_evaluate_reports_template_first_sighting_rate_and_a_sample() -> None:
     (finding,) = evaluate(rule(), series, NOW)
 
     assert finding.kind is Kind.NEW_PATTERN
-    assert finding.onset == NOW - 5 * HOUR
+    assert NOW - 6 * HOUR <= finding.onset <= NOW - 5 * HOUR  # the first sighting's hour
     assert math.isinf(finding.relative_change)
     assert finding.extra["rate_per_hour"] == pytest.approx(3.0, rel=0.1)
-    assert finding.extra["first_seen"] == NOW - 5 * HOUR
+    assert finding.extra["first_seen"] == finding.onset
     text = finding.explanation
     assert text.startswith(
         'new ERROR pattern "connection pool exhausted for <*> after <NUM> ms" '
         '{log="service", pattern="9b784a48"} first seen'
     )
-    assert "now 3.1/h (16 lines in 6 of 6 hours)" in text
+    assert "now 3/h (16 lines in 6 of 6 hours)" in text
     assert 'e.g. "2026-11-18T10:07:28Z ERROR connection pool exhausted for db-7' in text
 
 

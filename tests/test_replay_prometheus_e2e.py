@@ -34,7 +34,7 @@ groups:
         source: {source}
         {where}
         step: 5m
-        window: 3d
+        window: {window}
         detect: [level_shift, trend]
         for: 15m
       - signal: {signal}Jitter
@@ -58,21 +58,26 @@ def replay(rules: Path, at: int) -> dict[str, Any]:
     return report
 
 
-def write_rules(path: Path, signal: str, source: str, where: str) -> Path:
-    path.write_text(RULES.format(signal=signal, source=source, where=where), encoding="utf-8")
+def write_rules(path: Path, signal: str, source: str, where: str, window: str) -> Path:
+    text = RULES.format(signal=signal, source=source, where=where, window=window)
+    path.write_text(text, encoding="utf-8")
     return path
 
 
 def reports(
-    prometheus: RealServer, data: Dataset, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    prometheus: RealServer,
+    data: Dataset,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    window: str = "3d",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     monkeypatch.setenv("GRAYSIGNAL_PROMETHEUS_URL", prometheus.url)
     csv = data.write_csv(tmp_path / "data.csv")
     signal = data.labels["instance"].capitalize()
     from_server = write_rules(
-        tmp_path / "server.yaml", signal, "prometheus", f"query: '{data.selector()}'"
+        tmp_path / "server.yaml", signal, "prometheus", f"query: '{data.selector()}'", window
     )
-    from_file = write_rules(tmp_path / "file.yaml", signal, "file", f"path: {csv}")
+    from_file = write_rules(tmp_path / "file.yaml", signal, "file", f"path: {csv}", window)
     return replay(from_server, data.series.end), replay(from_file, data.series.end)
 
 
@@ -88,8 +93,9 @@ def test_replay_from_prometheus_fires_exactly_as_from_the_file(
 def test_replay_of_a_series_with_gaps_matches_the_file(
     prometheus: RealServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server, file = reports(prometheus, prometheus.data.ec2_latency, tmp_path, monkeypatch)
+    # A 2-day window: the latency's last hours stand out from it (the failure).
+    server, file = reports(prometheus, prometheus.data.ec2_latency, tmp_path, monkeypatch, "2d")
 
     assert [r["series_count"] for r in server["rules"]] == [1, 1]
-    assert server["signals"], "the latency's growing jitter should fire"
+    assert server["signals"], "the latency's shift before the failure should fire"
     assert server == file

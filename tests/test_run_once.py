@@ -194,7 +194,10 @@ def test_next_run_within_without_once_is_a_usage_error(tmp_path: Path) -> None:
 
 def test_each_cron_run_re_sends_what_is_still_firing_to_alertmanager(tmp_path: Path) -> None:
     end = int(time.time()) // STEP * STEP
-    rules = write_rules(tmp_path, start=end - 10 * 86400 + STEP)
+    # The data runs an hour past the first run, as a live source's would: each run reads
+    # only the samples up to its own time, and a series silent for longer than a block
+    # would go stale instead of staying firing.
+    rules = write_rules(tmp_path, start=end - 10 * 86400 + STEP, days=10 + 1 / 24)
     with running_alertmanager(tmp_path / "am") as (alertmanager, _):
         ledger = tmp_path / "cron.db"
 
