@@ -164,8 +164,8 @@ def assess_blocks(
     )
     score = np.zeros((m, c))
     for i, k in zip(*np.nonzero(passes), strict=True):
-        elapsed = float(now[i, k] - first_seen[i, k])
-        score[i, k] = _poisson_z(round(float(lines[i, k])), elapsed / float(silence[i, 0]))
+        since_first = float(now[i, k] - first_seen[i, k])
+        score[i, k] = _poisson_z(round(float(lines[i, k])), since_first / float(silence[i, 0]))
     with np.errstate(invalid="ignore", divide="ignore"):
         per_hour = rate_lines * HOUR / rate_span
     return NewPatternEvidence(

@@ -112,7 +112,7 @@ def test_replay_finds_it_when_evaluate_at_each_step_does() -> None:
 
     stepwise = [
         int(t)
-        for t in TIMES[TIMES > start]
+        for t in TIMES[start < TIMES]
         if evaluate(rule(), series.between(series.start - 1, int(t)), int(t))
     ]
     assert stepwise, "the new template must be found, or this proves nothing"

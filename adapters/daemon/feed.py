@@ -10,6 +10,14 @@ movement need the sample before) and feeds them. Because the state at ``t`` depe
 on a bounded span before ``t``, the warmed-up state equals what a daemon that had run
 all along would hold, and a cycle's findings equal replay's at that time.
 
+A file source is read whole at every cycle, and a file can be replaced by one with a
+different past (a re-export, a corrected recording). When the sample a file series
+ended on last cycle comes back with another value, the feed starts over from a warm-up,
+so the daemon judges the file as it now reads. Server sources are not checked that way:
+the newest point of a range query legitimately changes when a scrape lands late, and a
+backfill into Prometheus is picked up on the next restart or reload, as recording
+rules do.
+
 A source outage is simply no new samples: the monitor keeps its state, and once the
 latest sample of a series is stale it says nothing about it (the alert book decides
 what that means for its alerts).
@@ -18,7 +26,7 @@ what that means for its alerts).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -53,6 +61,8 @@ class RuleFeed:
     rule: Rule
     monitor: RuleMonitor | None = None
     read_until: int | None = None
+    last_fed: dict[str, tuple[int, float]] = field(default_factory=dict)
+    """File sources: each series' last sample fed, to notice a replaced file."""
 
     def advance(self, source: Source, now: int, *, keep_from: int | None = None) -> Advance:
         """Feed the samples up to ``now`` and judge every series at ``now``.
@@ -64,12 +74,31 @@ class RuleFeed:
             return self._warm_up(source, now, keep_from)
         step = self.monitor.step
         fresh = source.fetch(self.rule, self.read_until - step, now)
-        if any(one.step != step for one in fresh):  # the source changed its step: start over
-            self.monitor = None
+        if any(one.step != step for one in fresh) or self._past_rewritten(fresh):
+            self.monitor = None  # another step or another past: start over
             return self._warm_up(source, now, keep_from)
         _feed(self.monitor, fresh)
+        self._remember(fresh)
         self.read_until = max(self.read_until, now)
         return Advance(decide_latest(self.monitor, now), fresh, monitor=self.monitor)
+
+    def _remember(self, fed: Sequence[Series]) -> None:
+        if self.rule.source in CHUNKED_SOURCES:
+            return
+        for one in fed:
+            if len(one) > 0:
+                self.last_fed[one.fingerprint] = (one.end, float(one.values[-1]))
+
+    def _past_rewritten(self, fresh: Sequence[Series]) -> bool:
+        """Whether a file series' last fed sample now reads differently."""
+        for one in fresh:
+            seen = self.last_fed.get(one.fingerprint)
+            if seen is None or len(one) == 0 or not one.start <= seen[0] <= one.end:
+                continue
+            now_reads = float(one.values[(seen[0] - one.start) // one.step])
+            if now_reads != seen[1] and not (np.isnan(now_reads) and np.isnan(seen[1])):
+                return True
+        return False
 
     def _warm_up(self, source: Source, now: int, keep_from: int | None) -> Advance:
         guess = self.rule.step or DEFAULT_STEP
@@ -93,6 +122,8 @@ class RuleFeed:
             last = fetched
         self.monitor = monitor
         self.read_until = now
+        self.last_fed = {}
+        self._remember(last)
         if monitor is None:
             return Advance([], [])
         return Advance(decide_latest(monitor, now), last, trace, monitor)
