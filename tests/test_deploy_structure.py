@@ -39,6 +39,7 @@ from adapters.daemon.http import LIVENESS_PATH, METRICS_PATH, READINESS_PATH, Op
 from adapters.daemon.metrics import DaemonMetrics
 from adapters.daemon.settings import DEFAULT_PORT, DaemonSettings, load_settings, parse_shard
 from adapters.digest.settings import DigestSettings
+from adapters.fleet import SCHEDULER_ENV
 from adapters.limits import Limits
 from adapters.settings import LokiSettings, PrometheusSettings
 from detector.durations import parse_duration
@@ -97,6 +98,7 @@ def setting_env_names() -> set[str]:
     for cls in (PrometheusSettings, LokiSettings, DigestSettings, Limits):
         prefix = str(cls.model_config.get("env_prefix", ""))
         names |= {f"{prefix}{field}".upper() for field in cls.model_fields}
+    names.add(SCHEDULER_ENV)  # the fleet commands' Dask scheduler (deploy/dask)
     return names
 
 
