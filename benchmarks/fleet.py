@@ -56,7 +56,7 @@ class FleetPlan:
     days: int = 14
     series_per_file: int = 25
     workers: int = 2
-    files_per_task: int = 4
+    files_per_task: int = 1
 
     @classmethod
     def quick(cls) -> FleetPlan:
