@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
@@ -59,6 +60,30 @@ def fetch_history(
     return source.fetch(entry.rule, start - required_history(entry.rule, step), end)
 
 
+RuleDone = Callable[[ScheduledRule, RuleOutcome], None]
+"""Called after each rule with its outcome (a command's progress bar); must not raise."""
+
+Fetched = Callable[[Rule, Sequence[Series]], None]
+"""Called with each rule's fetched series (the digest judges their coverage)."""
+
+
+class Replayer(Protocol):
+    """How a command replays a rule set: :func:`replay_rules` in this process, or a
+    fleet of Dask workers (:mod:`adapters.fleet`) with the very same result."""
+
+    def __call__(
+        self,
+        rules: Sequence[ScheduledRule],
+        sources: Mapping[str, Source],
+        *,
+        start: int,
+        end: int,
+        incident: int,
+        on_rule_done: RuleDone | None = None,
+        on_fetched: Fetched | None = None,
+    ) -> ReplayResult: ...
+
+
 def replay_rules(
     rules: Sequence[ScheduledRule],
     sources: Mapping[str, Source],
@@ -66,12 +91,14 @@ def replay_rules(
     start: int,
     end: int,
     incident: int,
-    on_rule_done: Callable[[ScheduledRule, RuleOutcome], None] | None = None,
+    on_rule_done: RuleDone | None = None,
+    on_fetched: Fetched | None = None,
 ) -> ReplayResult:
     """Replay every rule over ``(start, end]`` and collect one :class:`ReplayResult`.
 
     ``on_rule_done`` is called after each rule with its outcome (a command draws its
-    progress bar with it); it must not raise.
+    progress bar with it); it must not raise. ``on_fetched`` is called with each rule's
+    series once they are read (before the rule is replayed).
     """
     signals: list[Signal] = []
     outcomes: list[RuleOutcome] = []
@@ -80,19 +107,13 @@ def replay_rules(
         try:
             series = fetch_history(entry, sources, start, end)
         except (SourceUnavailable, InputError) as exc:
-            log.warning("rule skipped", rule=entry.rule.signal, error=str(exc))
-            failed = RuleOutcome(
-                rule=entry.rule.signal,
-                group=entry.group,
-                kinds=tuple(entry.rule.detect),
-                series_count=0,
-                evaluations=0,
-                error=str(exc),
-            )
+            failed = skipped(entry, str(exc))
             outcomes.append(failed)
             if on_rule_done is not None:
                 on_rule_done(entry, failed)
             continue
+        if on_fetched is not None:
+            on_fetched(entry.rule, series)
         rule_signals, outcome = replay_rule(
             entry.rule,
             group=entry.group,
@@ -122,6 +143,20 @@ def replay_rules(
         signals=signals,
         outcomes=outcomes,
         series=series_by_fingerprint,
+    )
+
+
+def skipped(entry: ScheduledRule, error: str) -> RuleOutcome:
+    """The outcome of a rule whose data could not be read (logged once, here): the
+    other rules go on."""
+    log.warning("rule skipped", rule=entry.rule.signal, error=error)
+    return RuleOutcome(
+        rule=entry.rule.signal,
+        group=entry.group,
+        kinds=tuple(entry.rule.detect),
+        series_count=0,
+        evaluations=0,
+        error=error,
     )
 
 

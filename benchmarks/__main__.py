@@ -22,11 +22,11 @@ from typing import Any
 
 from rich.console import Console
 
-from benchmarks import leadtime, logpatterns, report, throughput
+from benchmarks import fleet, leadtime, logpatterns, report, throughput
 from benchmarks.nab.causal import CONFIGURATIONS, QUICK_FILES, run_configurations
 from benchmarks.nab.corpus import load_corpus
 
-PARTS = ("nab", "leadtime", "throughput", "logpatterns")
+PARTS = ("nab", "leadtime", "throughput", "logpatterns", "fleet")
 DEFAULT_SEED = 20_240_601
 FULL_SCENARIOS = 210
 QUICK_SCENARIOS = 20
@@ -59,6 +59,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--results", type=Path, default=DEFAULT_RESULTS, help="output directory")
     parser.add_argument(
         "--nab-root", type=Path, default=None, help="NAB corpus root (default: shared dataset)"
+    )
+    parser.add_argument(
+        "--fleet-series",
+        type=int,
+        default=None,
+        help="fleet replay: series (default 10,000, --quick 200)",
     )
     return parser.parse_args(argv)
 
@@ -121,6 +127,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         size = logpatterns.QUICK_BYTES if args.quick else logpatterns.FULL_BYTES
         doc["logpatterns"] = logpatterns.run(size, log=lambda m: console.log(f"log patterns: {m}"))
         doc["seconds"]["logpatterns"] = time.perf_counter() - t0
+
+    if "fleet" in args.only:
+        t0 = time.perf_counter()
+        fleet_plan = fleet.FleetPlan.quick() if args.quick else fleet.FleetPlan()
+        if args.fleet_series is not None:
+            fleet_plan = fleet.FleetPlan(series=args.fleet_series)
+        doc["fleet"] = fleet.run(fleet_plan, log=lambda m: console.log(f"fleet: {m}"))
+        doc["seconds"]["fleet"] = time.perf_counter() - t0
 
     doc["seconds"]["total"] = time.perf_counter() - started
     path = args.results / "latest.json"

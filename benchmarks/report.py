@@ -196,6 +196,9 @@ def build_table(report: Mapping[str, Any]) -> Table:
     if "logpatterns" in report:
         table.add_section()
         _logpattern_rows(table, report["logpatterns"])
+    if "fleet" in report:
+        table.add_section()
+        _fleet_rows(table, report["fleet"])
     goals = _goal_rows(report)
     if goals:
         table.add_section()
@@ -362,3 +365,29 @@ def _goal_rows(report: Mapping[str, Any]) -> list[tuple[str, str, str, str, str,
             )
         )
     return rows
+
+
+def _fleet_rows(table: Table, fl: Mapping[str, Any]) -> None:
+    """One process against a local Dask cluster (benchmarks/fleet.py)."""
+    one, cluster = fl["one_process"], fl["cluster"]
+    subject = f"replay {fl['series']:,} series x {fl['days']} d @ 1 min"
+    table.add_row(
+        "Fleet",
+        f"{subject}, one process",
+        f"{one['seconds']:.0f} s wall",
+        f"{one['cpu_seconds']:.0f} s CPU ({fl['one_process_cpu_seconds_per_series']:.2f} s/series)",
+        f"{one['rss_peak_mb']:.0f} MB peak RSS",
+        f"{one['firings']:,} firings",
+    )
+    workers = ", ".join(
+        f"{w['cpu_seconds']:.0f} s CPU / {w['rss_peak_mb']:.0f} MB" for w in cluster["workers"]
+    )
+    table.add_row(
+        "",
+        f"{subject}, {fl['workers']} Dask workers",
+        f"{cluster['seconds']:.0f} s wall (x{fl['scaling']:.2f})",
+        f"per worker: {workers}",
+        f"{fl['cpu_seconds_per_series']:.2f} s CPU/series; 100k: "
+        f"{fl['cpu_hours_for_100k_series']:.0f} CPU-h",
+        "same firings" if fl["same_firings"] else "FIRINGS DIFFER",
+    )

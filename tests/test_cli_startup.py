@@ -21,8 +21,9 @@ from adapters.cli import COMMANDS, app
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "rules" / "examples"
-HEAVY = ("statsmodels", "matplotlib", "ruptures")
-"""What the issue measured as seconds of start-up: never loaded by help, version, check."""
+HEAVY = ("statsmodels", "matplotlib", "ruptures", "dask", "distributed")
+"""What the issue measured as seconds of start-up: never loaded by help, version, check.
+Dask is loaded only by a command run with ``--scheduler`` or ``--workers``."""
 
 LOADED = """
 import json, sys

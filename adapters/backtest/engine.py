@@ -43,7 +43,7 @@ import structlog
 from adapters.backtest import DEFAULT_QUIET_WEEKS
 from adapters.backtest.story import Story
 from adapters.ledger import Ledger
-from adapters.replaying import ScheduledRule, attach_notices, replay_rules
+from adapters.replaying import Replayer, ScheduledRule, attach_notices, replay_rules
 from adapters.sources.base import Source
 from adapters.timeparse import format_rfc3339
 from detector.incident import Incident, IncidentCategory
@@ -247,13 +247,15 @@ def replay_incident(
     plan: Sequence[ScheduledRule],
     sources: Mapping[str, Source],
     settings: BacktestSettings,
+    replay: Replayer = replay_rules,
 ) -> ReplayResult:
-    """The rules replayed over the incident's window on its affected series only."""
+    """The rules replayed over the incident's window on its affected series only
+    (``replay``: in this process, or on a fleet, :mod:`adapters.fleet`)."""
     start, end = settings.window(incident)
     scoped: dict[str, Source] = {
         name: IncidentScope(source, incident) for name, source in sources.items()
     }
-    return replay_rules(plan, scoped, start=start, end=end, incident=incident.impact.start)
+    return replay(plan, scoped, start=start, end=end, incident=incident.impact.start)
 
 
 # --- quiet weeks -----------------------------------------------------------------------
@@ -321,16 +323,18 @@ def measure_quiet_weeks(
     settings: BacktestSettings,
     *,
     on_replayed: Callable[[str], None] | None = None,
+    replay: Replayer = replay_rules,
 ) -> QuietPeriods:
     """Replay every rule over up to ``settings.quiet_weeks`` quiet weeks with data
-    (``on_replayed`` as in :func:`run_backtest`, after each week that counts)."""
+    (``on_replayed`` and ``replay`` as in :func:`run_backtest`, after each week that
+    counts)."""
     candidates = quiet_week_candidates(incidents, settings)
     weeks: list[QuietWeek] = []
     for start in candidates:
         if len(weeks) >= settings.quiet_weeks:
             break
         end = start + WEEK
-        result = replay_rules(plan, sources, start=start, end=end, incident=end)
+        result = replay(plan, sources, start=start, end=end, incident=end)
         if not _has_data(result, start, end):
             continue
         by_rule: dict[str, int] = {}
@@ -451,6 +455,7 @@ def run_backtest(
     story: StoryBuilder | None = None,
     suppressions: Sequence[Suppression] = (),
     on_replayed: Callable[[str], None] | None = None,
+    replay: Replayer = replay_rules,
 ) -> Backtest:
     """Backtest every incident, then measure the quiet weeks.
 
@@ -459,11 +464,12 @@ def run_backtest(
     ``story``: builds each incident's story (see :mod:`adapters.backtest.story`).
     ``on_replayed`` is called after each replay (an incident, a quiet week) with what
     was replayed, e.g. ``incident 2014-02-plant`` (a command's progress bar).
+    ``replay`` replays each window: in this process, or on a fleet (:mod:`adapters.fleet`).
     """
     results: list[IncidentResult] = []
     tolerance = max((e.interval for e in plan), default=60)
     for path, incident in incidents:
-        replayed = replay_incident(incident, plan, sources, settings)
+        replayed = replay_incident(incident, plan, sources, settings, replay)
         if ledger is not None:
             attach_notices(replayed, ledger, tolerance=tolerance, suppressions=suppressions)
         early, late, silent, errors, unwatched = classify(incident, replayed)
@@ -485,7 +491,12 @@ def run_backtest(
             on_replayed(f"incident {incident.id}")
     quiet = (
         measure_quiet_weeks(
-            [i for _, i in incidents], plan, sources, settings, on_replayed=on_replayed
+            [i for _, i in incidents],
+            plan,
+            sources,
+            settings,
+            on_replayed=on_replayed,
+            replay=replay,
         )
         if settings.quiet_weeks > 0
         else QuietPeriods(requested=0)

@@ -29,6 +29,7 @@ import typer
 
 from adapters.backtest import DEFAULT_QUIET_WEEKS
 from adapters.cli.exitcodes import ExitCode
+from adapters.cli.fleet import SchedulerOption, WorkersOption, fleet_replayer
 from adapters.cli.options import (
     LogFormat,
     LogFormatOption,
@@ -194,6 +195,8 @@ def backtest_command(
     ] = None,
     log_level: LogLevelOption = LogLevel.WARNING,
     log_format: LogFormatOption = LogFormat.CONSOLE,
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Replay every incident of the library with the current rules and report what
     they would have caught, how early, and how often they cry wolf."""
@@ -209,6 +212,7 @@ def backtest_command(
     from adapters.backtest.library import load_incidents  # noqa: PLC0415
     from adapters.cli.replay import reviewed_suppressions, rule_files_plan  # noqa: PLC0415
     from adapters.ledger import Ledger, LedgerError  # noqa: PLC0415
+    from adapters.replaying import replay_rules  # noqa: PLC0415
     from adapters.sources import default_sources  # noqa: PLC0415
 
     settings = BacktestSettings(
@@ -235,6 +239,7 @@ def backtest_command(
         story = make_story_builder(sources["prometheus"], changes_query, settings)
         replays = len(library) + settings.quiet_weeks
         with (
+            fleet_replayer(scheduler, workers, bar=False) as fleet,
             Ledger.open(ledger) if ledger is not None else nullcontext() as opened,
             progress_bar("replaying incidents", replays) as step,
         ):
@@ -247,6 +252,7 @@ def backtest_command(
                 story=story,
                 suppressions=reviewed_suppressions(rules),
                 on_replayed=step,
+                replay=replay_rules if fleet is None else fleet,
             )
         changes = None if previous is None else compare(previous, backtest)
         _render(

@@ -24,6 +24,7 @@ import typer
 
 from adapters.cli.demo import DEMO_INCIDENT, DEMO_RULES
 from adapters.cli.exitcodes import ExitCode
+from adapters.cli.fleet import SchedulerOption, WorkersOption, fleet_replayer
 from adapters.cli.options import (
     LogFormat,
     LogFormatOption,
@@ -220,6 +221,8 @@ def digest_command(
     ] = False,
     log_level: LogLevelOption = LogLevel.WARNING,
     log_format: LogFormatOption = LogFormat.CONSOLE,
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """The week's drift: new, still drifting, recovered, blind spots; to Slack."""
     start_logging(log_level, log_format)
@@ -282,21 +285,30 @@ def digest_command(
     except LedgerError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(ExitCode.USAGE) from None
-    from adapters.replaying import read_nothing  # noqa: PLC0415
+    from adapters.replaying import read_nothing, replay_rules  # noqa: PLC0415
 
     sources = default_sources()
     outcomes: list[RuleOutcome] = []
     try:
-        with progress_bar("evaluating rules", len(plan)) as step:
-            count = rule_counter(step)
+        with fleet_replayer(scheduler, workers) as fleet:
+            # a fleet draws its bar over tasks; one process, over rules
+            rules_bar = progress_bar("evaluating rules", len(plan) if fleet is None else 0)
+            with rules_bar as step:
+                count = rule_counter(step)
 
-            def done(entry: ScheduledRule, outcome: RuleOutcome) -> None:
-                outcomes.append(outcome)
-                count(entry, outcome)
+                def done(entry: ScheduledRule, outcome: RuleOutcome) -> None:
+                    outcomes.append(outcome)
+                    count(entry, outcome)
 
-            built = collect_digest(
-                plan, sources, chosen, options=options, ledger=opened, on_rule_done=done
-            )
+                built = collect_digest(
+                    plan,
+                    sources,
+                    chosen,
+                    options=options,
+                    ledger=opened,
+                    on_rule_done=done,
+                    replay=replay_rules if fleet is None else fleet,
+                )
         if dry_run:
             from adapters.digest.publish import transport_from_settings  # noqa: PLC0415
             from adapters.digest.slack_blocks import slack_messages  # noqa: PLC0415

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from adapters.cli.exitcodes import ExitCode
+from adapters.cli.fleet import SchedulerOption, WorkersOption, fleet_replayer
 from adapters.cli.options import (
     LogFormat,
     LogFormatOption,
@@ -255,12 +256,14 @@ def replay_command(
             "sorting them into place with a warning.",
         ),
     ] = False,
+    scheduler: SchedulerOption = None,
+    workers: WorkersOption = None,
 ) -> None:
     """Re-run rules over the window before an incident, exactly as the daemon would have."""
     start_logging(log_level, log_format)
     from adapters.ledger import Ledger  # noqa: PLC0415
     from adapters.logpatterns.state import state_dir_for_ledger  # noqa: PLC0415
-    from adapters.replaying import attach_notices, read_nothing, replay_rules  # noqa: PLC0415
+    from adapters.replaying import attach_notices, read_nothing  # noqa: PLC0415
     from adapters.sources import default_sources  # noqa: PLC0415
 
     # with a daemon's ledger, templates are named as that daemon named them
@@ -290,15 +293,7 @@ def replay_command(
             start = incident - (lookback_seconds or DEFAULT_LOOKBACK)
         if ledger is not None and not ledger.is_file():
             raise InputError.at(str(ledger), "no such ledger file")
-        with progress_bar("replaying rules", len(plan)) as step:
-            result = replay_rules(
-                plan,
-                sources,
-                start=start,
-                end=incident,
-                incident=incident,
-                on_rule_done=rule_counter(step),
-            )
+        result = _replay(plan, sources, start, incident, scheduler, workers)
         if ledger is not None:
             with Ledger.open(ledger) as opened:
                 attach_notices(
@@ -323,3 +318,25 @@ def replay_command(
             err=True,
         )
         raise typer.Exit(ExitCode.UNAVAILABLE)
+
+
+def _replay(
+    plan: list[ScheduledRule],
+    sources: Mapping[str, Source],
+    start: int,
+    end: int,
+    scheduler: str | None,
+    workers: int | None,
+) -> ReplayResult:
+    """The replay in this process (a bar over rules), or on a fleet (a bar over tasks;
+    only the alerts' series come back, all a replay report shows)."""
+    from adapters.fleet.tasks import Keep  # noqa: PLC0415 - no Dask in it
+    from adapters.replaying import replay_rules  # noqa: PLC0415
+
+    with fleet_replayer(scheduler, workers, keep=Keep.SIGNALS) as fleet:
+        if fleet is not None:
+            return fleet(plan, sources, start=start, end=end, incident=end)
+        with progress_bar("replaying rules", len(plan)) as step:
+            return replay_rules(
+                plan, sources, start=start, end=end, incident=end, on_rule_done=rule_counter(step)
+            )

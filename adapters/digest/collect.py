@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from adapters.ledger import Ledger
-from adapters.replaying import ScheduledRule, replay_rules
+from adapters.replaying import Replayer, ScheduledRule, replay_rules
 from adapters.sources.base import Source
 from detector.alerts import AlertState
 from detector.digest import DEFAULT_GROUP_LABELS, Digest, Interval, RecordedFiring, build_digest
@@ -47,20 +47,28 @@ def collect_digest(
     options: DigestOptions,
     ledger: Ledger | None = None,
     on_rule_done: Callable[[ScheduledRule, RuleOutcome], None] | None = None,
+    replay: Replayer = replay_rules,
 ) -> Digest:
     """Evaluate ``plan`` over ``period`` and its history; read ``ledger`` when given.
-    ``on_rule_done`` is passed to :func:`~adapters.replaying.replay_rules` (progress)."""
+    ``on_rule_done`` is passed to ``replay`` (progress); ``replay`` is this process's
+    :func:`~adapters.replaying.replay_rules` or a fleet's (:mod:`adapters.fleet`)."""
     length = period.end - period.start
     start = period.start - options.history_weeks * length
     fetched: dict[str, dict[str, Series]] = {}
-    watched = {name: _Recording(source, fetched) for name, source in sources.items()}
-    result = replay_rules(
+
+    def remember(rule: Rule, series: Sequence[Series]) -> None:
+        # the digest judges every series' coverage of the period, also those that never fired
+        known = fetched.setdefault(rule.signal, {})
+        known.update((one.fingerprint, one) for one in series if len(one) > 0)
+
+    result = replay(
         plan,
-        watched,
+        sources,
         start=start,
         end=period.end,
         incident=period.end,
         on_rule_done=on_rule_done,
+        on_fetched=remember,
     )
     recorded: list[RecordedFiring] = []
     previous = None
@@ -80,21 +88,6 @@ def collect_digest(
         rule_series={rule: list(series.values()) for rule, series in fetched.items()},
     )
     return replace(digest, scope=options.scope)
-
-
-class _Recording:
-    """A source that remembers what each rule fetched: the digest judges every series'
-    coverage of the period, including series that never fired."""
-
-    def __init__(self, source: Source, fetched: dict[str, dict[str, Series]]) -> None:
-        self._source = source
-        self._fetched = fetched
-
-    def fetch(self, rule: Rule, start: int, end: int) -> list[Series]:
-        series = self._source.fetch(rule, start, end)
-        known = self._fetched.setdefault(rule.signal, {})
-        known.update((one.fingerprint, one) for one in series if len(one) > 0)
-        return series
 
 
 def recorded_firings(ledger: Ledger, start: int, end: int) -> list[RecordedFiring]:

@@ -13,6 +13,7 @@ and checked against the limit *before* it is allocated.
 
 from __future__ import annotations
 
+import glob
 import os
 import threading
 from collections import OrderedDict
@@ -45,6 +46,8 @@ __all__ = [
     "FileSource",
     "ProblemList",
     "infer_step",
+    "matching_files",
+    "names_many_files",
     "read_series_file",
     "to_grid",
     "window",
@@ -246,6 +249,14 @@ class FileCache:
         self._max_entries = max_entries
         self._lock = threading.Lock()
 
+    def __getstate__(self) -> dict[str, int]:
+        """A cache travels empty (to a fleet's worker): parsed series stay where they
+        were parsed, and a lock cannot be pickled."""
+        return {"max_entries": self._max_entries}
+
+    def __setstate__(self, state: dict[str, int]) -> None:
+        self.__init__(state["max_entries"])  # type: ignore[misc]
+
     def get(self, path: Path, options: Hashable, load: Callable[[], list[Series]]) -> list[Series]:
         try:
             stat = path.stat()
@@ -266,13 +277,44 @@ class FileCache:
         return loaded
 
 
+GLOB_CHARACTERS = frozenset("*?[")
+
+
+def names_many_files(path: str) -> bool:
+    """Whether a rule's ``path`` names a set of files: a directory or a glob pattern.
+
+    A fleet of series exported one file per host or per batch is one rule; the file
+    list is also what a fleet run splits into tasks (:mod:`adapters.fleet`).
+    """
+    return bool(GLOB_CHARACTERS & set(path)) or Path(path).is_dir()
+
+
+def matching_files(path: str) -> list[Path]:
+    """The series files a multi-file ``path`` names, sorted by path, so every reader
+    (one process or a fleet's tasks) sees them, and their series, in the same order.
+
+    A directory names its CSV and JSON-lines files (not those of subdirectories); a
+    glob pattern names what it matches (``**`` included).
+    """
+    suffixes = (*CSV_SUFFIXES, *JSONL_SUFFIXES)
+    if Path(path).is_dir():
+        found = [p for p in Path(path).iterdir() if p.suffix.lower() in suffixes]
+    else:
+        found = [Path(p) for p in glob.glob(path, recursive=True)]
+    files = sorted(p for p in found if p.is_file() and p.suffix.lower() in suffixes)
+    if not files:
+        raise InputError.at(path, "no .csv, .jsonl or .ndjson file matches this path")
+    return files
+
+
 def window(series: list[Series], start: int, end: int) -> list[Series]:
     """The causal window ``(start, end]`` of each series, without empty ones."""
     return [part for part in (s.between(start, end) for s in series) if len(part) > 0]
 
 
 class FileSource:
-    """``source: file``: a CSV or JSON-lines file (see :func:`read_series_file`).
+    """``source: file``: a CSV or JSON-lines file (see :func:`read_series_file`), or a
+    directory or glob of them (:func:`matching_files`): their series in file order.
 
     ``strict_order`` refuses files whose samples are out of time order instead of
     sorting them (``graysignal replay --strict-order``).
@@ -285,7 +327,15 @@ class FileSource:
     def fetch(self, rule: Rule, start: int, end: int) -> list[Series]:
         if not rule.path:
             raise InputError.at(rule.signal, "source 'file' needs 'path'")
-        path = Path(rule.path)
+        if names_many_files(rule.path):
+            return [
+                one
+                for path in matching_files(rule.path)
+                for one in self._fetch_file(rule, path, start, end)
+            ]
+        return self._fetch_file(rule, Path(rule.path), start, end)
+
+    def _fetch_file(self, rule: Rule, path: Path, start: int, end: int) -> list[Series]:
         step, strict = rule.step, self._strict_order
         parsed = self._cache.get(
             path,

@@ -109,6 +109,12 @@ class LokiSource:
     def __repr__(self) -> str:
         return f"LokiSource(url={self.settings.public_url!r})"
 
+    def __reduce__(self) -> tuple[type[LokiSource], tuple[LokiSettings]]:
+        """Sent to a fleet's worker (:mod:`adapters.fleet`) as its settings: the worker
+        opens its own connection (an httpx client cannot travel), with the default
+        transport, backoff and request size."""
+        return (LokiSource, (self.settings,))
+
     def close(self) -> None:
         self._client.close()
 
