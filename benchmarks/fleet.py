@@ -52,7 +52,7 @@ groups:
 
 @dataclass(frozen=True)
 class FleetPlan:
-    series: int = 10_000
+    series: int = 200
     days: int = 14
     series_per_file: int = 25
     workers: int = 2
@@ -60,7 +60,7 @@ class FleetPlan:
 
     @classmethod
     def quick(cls) -> FleetPlan:
-        return cls(series=200)
+        return cls(series=50)
 
 
 def write_fleet(directory: Path, plan: FleetPlan) -> Path:

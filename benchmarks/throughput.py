@@ -16,16 +16,17 @@ little above its current RSS.
   creep in its last three days (``creep``, which keeps the detectors' confirmation
   stage busy for days).
 * **Cold warm-up**: a :class:`~detector.monitor.RuleMonitor` fed 14 days of 1,000 series
-  at 1 minute from nothing (what a daemon does for a rule on its first cycle), in one
-  process: CPU seconds per series, and the state it then holds per series.
+  at 1 minute from nothing (what a daemon does for a rule on its first cycle), fed a day
+  at a time as the daemon fetches history: CPU seconds per series, and the state it
+  then holds per series.
 * **Steady-state daemon cycle**: the warm monitor of 10,000 (and 100,000) series, fed
   one new sample per series and asked for its findings, once a minute for an hour of
   cycles (60, one of which completes a block and rebuilds every window summary). The
   warm state of the larger fleets is the 1,000 warmed-up series' state repeated (a
   cycle's cost depends on how many series there are, not on what they did), so the
   fleet need not be warmed up for hours. CPU and wall time per cycle (median, the
-  block-completing one, and the hour's mean), the state's size and the process's peak
-  RSS. One process: the monitor is vectorised over series; a second core would take
+  block-completing one, and the hour's mean), the state's size, and the peak RSS of
+  the cycles alone (the high-water mark is reset after the warm-up, ``clear_refs``). One process: the monitor is vectorised over series; a second core would take
   half of them.
 * **Naive re-segmentation** (what DESIGN.md section 4 rules out): ruptures
   ``Pelt(model="l2")`` with default ``jump=5`` and a BIC-like penalty
@@ -189,11 +190,15 @@ def warm_up(n_series: int) -> tuple[RuleMonitor, FloatArray, Series, float]:
     rows = monitor.rows_for([s.fingerprint for s in series], [s.labels for s in series])
     matrix = np.stack([s.values[:cut] for s in series])
     started = time.process_time()
-    monitor.ingest(rows, grid[:cut], matrix, score_from=int(grid[cut - 1]))
+    for first in range(0, cut, WARM_UP_STEPS):  # day by day, as the daemon fetches history
+        last = min(cut, first + WARM_UP_STEPS)
+        monitor.ingest(rows, grid[first:last], matrix[:, first:last], score_from=int(grid[cut - 1]))
     tail = np.stack([s.values[cut:] for s in series])
     return monitor, tail, series[0], time.process_time() - started
 
 
+WARM_UP_STEPS = DAY // STEP
+"""Samples per warm-up call: a day, like the daemon's chunked history fetches."""
 CYCLES = 60
 """Steady-state cycles timed: an hour at one cycle a minute (one completes a block)."""
 WARMED = 1_000
@@ -223,6 +228,8 @@ def cycle_stage(n_series: int) -> dict[str, Any]:
     cpu: list[float] = []
     wall: list[float] = []
     findings = 0
+    peak_reset = reset_peak_rss()
+    rss_before = current_rss_mb()
     for j, k in enumerate(range(grid.size - CYCLES, grid.size)):
         values = fleet_tail[:, j : j + 1]
         started, started_cpu = time.perf_counter(), time.process_time()
@@ -241,7 +248,20 @@ def cycle_stage(n_series: int) -> dict[str, Any]:
         "wall_max_s": float(np.max(wall)),
         "state_mb": monitor.state_bytes() / 2**20,
         "findings_last_cycle": findings,
+        "rss_before_cycles_mb": rss_before,
+        "rss_peak_cycles_mb": peak_rss_mb() if peak_reset else None,
     }
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak RSS of this process (``clear_refs`` 5, Linux 4.0+), so the
+    cycles' own peak is measured apart from the warm-up's; False where not allowed."""
+    try:
+        with open("/proc/self/clear_refs", "w", encoding="ascii") as handle:
+            handle.write("5")
+    except OSError:
+        return False
+    return True
 
 
 def repeat(monitor: RuleMonitor, n_series: int) -> None:

@@ -387,7 +387,7 @@ def score_samples(
     whose every sample is provably below it (the mean after an onset lies between the
     complete blocks' mean and the block in progress's) are not scored at all.
     """
-    out = _empty_evidence(partial_mean.shape)
+    out = empty_evidence(partial_mean.shape)
     has = partial_count > 0
     yp_all = np.where(has, partial_mean, np.nan)
     weight, before = ref.weight[rows], ref.before[rows]
@@ -424,7 +424,8 @@ def score_samples(
     return out
 
 
-def _empty_evidence(shape: tuple[int, ...]) -> Evidence:
+def empty_evidence(shape: tuple[int, ...]) -> Evidence:
+    """Evidence where nothing was tested: ``z`` 0, levels NaN."""
     return Evidence(
         z=np.zeros(shape),
         onset=np.zeros(shape, dtype=np.int64),

@@ -35,6 +35,7 @@ from detector.evidence import (
     Evidence,
     Reference,
     build_reference,
+    empty_evidence,
     score_samples,
 )
 from detector.finding import Kind
@@ -57,6 +58,10 @@ SEASONAL_MAX_BLOCK = 7200
 """With daily seasonality allowed, blocks are at most 2 h so a day has 12 of them."""
 ROW_BATCH = 2048
 """Series scored together at once: bounds the temporary arrays of a large group."""
+SCORE_CELLS = 1 << 20
+"""Scoring makes (series x samples x candidate onsets) temporaries; a batch holds at most
+this many cells (8 MB per array), so a warm-up that scores an hour of samples for
+thousands of series stays within a few hundred MB instead of gigabytes."""
 JITTER_TO_SIGMA = math.sqrt(math.pi) / 2
 """Mean absolute difference of successive white-noise samples times this is sigma."""
 NEVER = np.iinfo(np.int64).min // 2
@@ -221,7 +226,7 @@ def blank_trace(monitor: RuleMonitor, rows: IntArray, timestamps: IntArray) -> T
         rows=rows,
         timestamps=timestamps,
         valid=np.zeros(shape, dtype=bool),
-        evidence={name: _blank_evidence(shape) for name in monitor.channels},
+        evidence={name: empty_evidence(shape) for name in monitor.channels},
         seasonality={
             name: np.full(shape, monitor.default_choice, dtype=np.int64)
             for name in monitor.channels
@@ -272,21 +277,6 @@ def block_sums(samples: FloatArray) -> FloatArray:
     present = ~np.isnan(samples)
     total = np.sum(np.where(present, samples, 0.0), axis=-1)
     return np.asarray(np.where(np.any(present, axis=-1), total, np.nan), dtype=np.float64)
-
-
-def _blank_evidence(shape: tuple[int, int]) -> Evidence:
-    return Evidence(
-        z=np.zeros(shape),
-        onset=np.zeros(shape, dtype=np.int64),
-        before=np.full(shape, np.nan),
-        after=np.full(shape, np.nan),
-        after_blocks=np.zeros(shape),
-        baseline_blocks=np.zeros(shape),
-        slope=np.zeros(shape),
-        creep=np.zeros(shape),
-        creep_onset=np.zeros(shape, dtype=np.int64),
-        line_end=np.full(shape, np.nan),
-    )
 
 
 def store_evidence(
@@ -499,8 +489,10 @@ class RuleMonitor:
             present = np.flatnonzero(np.any(~np.isnan(chunk), axis=1))
             block = int(blocks[columns[0]])
             scoring = score_from is None or (block + 1) * self.grid.block > score_from
-            for start in range(0, present.size, ROW_BATCH):
-                local = present[start : start + ROW_BATCH]
+            cells = columns.size * (self.grid.window_blocks + 1)
+            batch = max(1, min(ROW_BATCH, SCORE_CELLS // cells)) if scoring else ROW_BATCH
+            for start in range(0, present.size, batch):
+                local = present[start : start + batch]
                 self._ingest_block(
                     rows[local],
                     local,

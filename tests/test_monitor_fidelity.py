@@ -12,7 +12,9 @@ from __future__ import annotations
 from dataclasses import fields
 
 import numpy as np
+import pytest
 
+import detector.monitor as monitor_module
 from detector.batch import batch_trace
 from detector.monitor import RuleMonitor, Trace
 from detector.rule import Rule
@@ -137,8 +139,13 @@ def test_cycles_of_any_size_give_the_batch_evidence() -> None:
     assert_same(batch, fed, slice(None))
 
 
-def test_a_monitor_warmed_up_from_bounded_history_agrees_with_one_that_ran_all_along() -> None:
-    """As the daemon warms up: the bounded history in one call, then hourly cycles."""
+@pytest.mark.parametrize("score_cells", [monitor_module.SCORE_CELLS, 1])
+def test_a_monitor_warmed_up_from_bounded_history_agrees_with_one_that_ran_all_along(
+    score_cells: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the daemon warms up: the bounded history in one call, then hourly cycles; also
+    with scoring split into one-series batches (how a large group bounds its memory)."""
+    monkeypatch.setattr(monitor_module, "SCORE_CELLS", score_cells)
     values = recording(3)
     monitor, rows = fresh_monitor("daily")
     timestamps = EPOCH + STEP * np.arange(values.shape[1], dtype=np.int64)

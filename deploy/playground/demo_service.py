@@ -1,7 +1,7 @@
 """A tiny "checkout" service for the playground, degrading slowly on an accelerated clock.
 
-Nothing here breaks suddenly, which is the point: after a healthy quarter of a
-simulated day its p99 latency creeps up 15% per simulated day (a cache that slowly stops
+Nothing here breaks suddenly, which is the point: after a healthy three quarters
+of a simulated day its p99 latency creeps up 15% per simulated day (a cache that slowly stops
 fitting in memory) and its error log grows 50% busier per simulated day (a dependency
 starting to rot), for ten simulated days; then both level off at their new normal.
 
@@ -53,7 +53,9 @@ class Story:
 
     p99_seconds: float = 0.210
     latency_noise: float = 0.03
-    healthy_days: float = 0.25
+    healthy_days: float = 0.75
+    """Long enough for a flat baseline: a creep that starts with the data has nothing
+    to stand out against (it reads like a level that wanders)."""
     latency_creep_per_day: float = 0.15
     creep_days: float = 10.0
     requests_per_second: float = 50.0
