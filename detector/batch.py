@@ -47,7 +47,18 @@ from detector.sensitivity import threshold
 from detector.series import FloatArray, IntArray
 
 BLOCK_CHUNK = 32
-"""Blocks whose windows are materialised together."""
+"""Blocks whose windows are materialised together (at most; see :func:`score_chunk`)."""
+SCORE_CELLS = 1 << 20
+"""Scoring makes (series x samples x candidate onsets) temporaries; a chunk of blocks
+holds at most about this many cells. Replaying 32 series of 14 days at 1 minute peaked
+at 1,474 MB with 32-block chunks and at 407 MB with 4-block ones, at the same CPU time;
+one series keeps 32-block chunks, where per-chunk overhead would dominate."""
+
+
+def score_chunk(rows: int, grid_per_block: int, window_blocks: int) -> int:
+    """Blocks scored together for ``rows`` series: bounded memory, few Python calls."""
+    per_block = rows * grid_per_block * (window_blocks + 1)
+    return max(1, min(BLOCK_CHUNK, SCORE_CELLS // max(1, per_block)))
 
 
 def _pad_left(values: FloatArray, width: int) -> FloatArray:
@@ -126,8 +137,9 @@ def batch_trace(
         begin = 0
         if score_from is not None:
             begin = max(0, int(grid.block_of(np.array([score_from]))[0]) - first_block - 1)
-        for start in range(begin, blocks - 1, BLOCK_CHUNK):
-            stop = min(blocks - 1, start + BLOCK_CHUNK)
+        chunk = score_chunk(n, b, grid.window_blocks)
+        for start in range(begin, blocks - 1, chunk):
+            stop = min(blocks - 1, start + chunk)
             _score_chunk(
                 monitor,
                 trace,

@@ -14,6 +14,7 @@ from dataclasses import fields
 import numpy as np
 import pytest
 
+import detector.batch as batch_module
 import detector.monitor as monitor_module
 from detector.batch import batch_trace
 from detector.monitor import RuleMonitor, Trace
@@ -45,31 +46,29 @@ def recording(seed: int) -> np.ndarray:
     return np.vstack([creep, step, jitter, gappy, counter, counts])
 
 
-def rule(seasonality: str = "auto") -> Rule:
+def rule(seasonality: str = "auto", window: str = "3d") -> Rule:
     return make_rule(
         detect=["level_shift", "trend", "variance", "volume", "exhaustion"],
         limit=400,
         horizon="3d",
-        window="3d",
+        window=window,
         seasonality=seasonality,
     )
 
 
-def fresh_monitor(seasonality: str = "auto") -> tuple[RuleMonitor, np.ndarray]:
-    monitor = RuleMonitor(rule(seasonality), STEP)
+def fresh_monitor(seasonality: str = "auto", window: str = "3d") -> tuple[RuleMonitor, np.ndarray]:
+    monitor = RuleMonitor(rule(seasonality, window), STEP)
     keys = [f"s{i}" for i in range(6)]
     rows = monitor.rows_for(keys, [{"series": key} for key in keys])
     return monitor, rows
 
 
-def incremental(
-    values: np.ndarray, sizes: np.ndarray, first: int = 0, seasonality: str = "auto"
-) -> Trace:
-    """Feed ``values[:, first:]`` in chunks of the given sizes; return one merged trace."""
-    monitor, rows = fresh_monitor(seasonality)
+def incremental(values: np.ndarray, sizes: np.ndarray, window: str) -> Trace:
+    """Feed ``values`` in chunks of the given sizes; return one merged trace."""
+    monitor, rows = fresh_monitor("auto", window)
     timestamps = EPOCH + STEP * np.arange(values.shape[1], dtype=np.int64)
     parts: list[Trace] = []
-    at, i = first, 0
+    at, i = 0, 0
     while at < values.shape[1]:
         size = int(sizes[i % sizes.size])
         parts.append(monitor.ingest(rows, timestamps[at : at + size], values[:, at : at + size]))
@@ -127,16 +126,20 @@ def assert_same(a: Trace, b: Trace, columns: slice) -> None:
         assert np.array_equal(left, right, equal_nan=True), f"exhaustion.{key}"
 
 
-def test_cycles_of_any_size_give_the_batch_evidence() -> None:
+def test_cycles_of_any_size_give_the_batch_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
     seed = 1
     values = recording(seed)
-    monitor, rows = fresh_monitor()
+    monitor, rows = fresh_monitor("auto", "7d")  # the default window: hour-long blocks
     timestamps = EPOCH + STEP * np.arange(values.shape[1], dtype=np.int64)
     batch = batch_trace(monitor, rows, timestamps, values)
-    sizes = np.random.default_rng(seed).integers(1, 150, size=64)
-    fed = incremental(values, sizes)
+    # single samples, a few, and cycles longer than a block (a slow or paused daemon)
+    sizes = np.r_[1, 1, 2, 3, np.random.default_rng(seed).integers(20, 400, size=64)]
+    fed = incremental(values, sizes, "7d")
     assert np.any(batch.evidence["level"].z != 0)  # the comparison is not between blanks
     assert_same(batch, fed, slice(None))
+    monkeypatch.setattr(batch_module, "SCORE_CELLS", 1)  # one block per scoring chunk
+    again, rows = fresh_monitor("auto", "7d")
+    assert_same(batch_trace(again, rows, timestamps, values), fed, slice(None))
 
 
 @pytest.mark.parametrize("score_cells", [monitor_module.SCORE_CELLS, 1])
