@@ -26,8 +26,9 @@ little above its current RSS.
   cycle's cost depends on how many series there are, not on what they did), so the
   fleet need not be warmed up for hours. CPU and wall time per cycle (median, the
   block-completing one, and the hour's mean), the state's size, and the peak RSS of
-  the cycles alone (the high-water mark is reset after the warm-up, ``clear_refs``). One process: the monitor is vectorised over series; a second core would take
-  half of them.
+  the cycles alone (the high-water mark is reset after the warm-up, ``clear_refs``).
+  One process: the monitor is vectorised over series; a second core would take half of
+  them.
 * **Naive re-segmentation** (what DESIGN.md section 4 rules out): ruptures
   ``Pelt(model="l2")`` with default ``jump=5`` and a BIC-like penalty
   ``2 sigma^2 log n`` (sigma from the median absolute first difference), re-run on the
