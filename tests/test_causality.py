@@ -57,7 +57,7 @@ def shifted_seasonal_series() -> Series:
 def test_replay_matches_stepwise_evaluation_with_seasonality() -> None:
     series = shifted_seasonal_series()
     rule = make_rule(window="2d", detect=["level_shift", "trend", "variance"], for_="30m")
-    start, end = series.start + 4 * 86400, series.end
+    start, end = series.start + 5 * 86400, series.end  # the day before the shift, and on
 
     expected = stepwise_firings(rule, series, start, end)
 
