@@ -27,7 +27,7 @@ from detector.finding import Finding, Kind
 from detector.monitor import RuleMonitor, seasonal_history, shortest_history
 from detector.rule import Rule, Seasonality
 from detector.seasonal import MIN_LAGS
-from detector.series import IntArray, Series, fingerprint
+from detector.series import IntArray, Series, common_grid, fingerprint
 
 
 def group_offset(group: str, interval: int) -> int:
@@ -344,14 +344,7 @@ def _batch_findings(
     times: IntArray,
     by_time: dict[int, list[Finding]],
 ) -> None:
-    step = monitor.step
-    first = min(s.start for s in batch)
-    last = max(s.end for s in batch)
-    grid = np.arange(first, last + step, step, dtype=np.int64)
-    matrix = np.full((len(batch), grid.size), np.nan)
-    for i, one in enumerate(batch):
-        offset = (one.start - first) // step
-        matrix[i, offset : offset + len(one)] = one.values
+    grid, matrix = common_grid(batch, monitor.step)
     rows = monitor.rows_for([s.fingerprint for s in batch], [s.labels for s in batch])
     score_from = int(times[0]) - stale_after(monitor) if times.size else None
     trace = batch_trace(monitor, rows, grid, matrix, score_from=score_from)

@@ -8,7 +8,7 @@ can be checked without floating-point doubt.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -108,3 +108,17 @@ class Series:
         lo = int(np.searchsorted(self.timestamps, start_exclusive, side="right"))
         hi = self.index_at(end_inclusive)
         return Series(self.labels, self.timestamps[lo:hi], self.values[lo:hi], self.step)
+
+
+def common_grid(series: Sequence[Series], step: int) -> tuple[IntArray, FloatArray]:
+    """The series (non-empty, on ``step``) laid on one grid from the earliest sample to
+    the latest, one row each in order, NaN where a series has no sample: how replay and
+    the daemon hand many series to the vectorised monitor at once."""
+    first = min(one.start for one in series)
+    last = max(one.end for one in series)
+    grid = np.arange(first, last + step, step, dtype=np.int64)
+    matrix = np.full((len(series), grid.size), np.nan)
+    for i, one in enumerate(series):
+        offset = (one.start - first) // step
+        matrix[i, offset : offset + len(one)] = one.values
+    return grid, matrix

@@ -35,7 +35,7 @@ from detector.decide import decide_latest, stale_after
 from detector.finding import Finding
 from detector.monitor import RuleMonitor, Trace
 from detector.rule import DEFAULT_STEP, Rule
-from detector.series import Series
+from detector.series import Series, common_grid
 
 WARM_UP_CHUNK = 86400
 """Seconds of history fetched at once while warming up a server rule."""
@@ -151,12 +151,6 @@ def _feed(monitor: RuleMonitor, fetched: Sequence[Series], score_from: int | Non
     series = [one for one in fetched if len(one) > 0]
     if not series:
         return monitor.ingest(np.empty(0, np.int64), np.empty(0, np.int64), np.empty((0, 0)))
-    first = min(one.start for one in series)
-    last = max(one.end for one in series)
-    grid = np.arange(first, last + step, step, dtype=np.int64)
-    matrix = np.full((len(series), grid.size), np.nan)
-    for i, one in enumerate(series):
-        offset = (one.start - first) // step
-        matrix[i, offset : offset + len(one)] = one.values
+    grid, matrix = common_grid(series, step)
     rows = monitor.rows_for([one.fingerprint for one in series], [one.labels for one in series])
     return monitor.ingest(rows, grid, matrix, score_from=score_from)
