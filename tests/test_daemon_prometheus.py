@@ -8,6 +8,7 @@ daemon down, must show in ``graysignal_source_up``, and must raise no alert.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from tests.alertmanager_server import running_alertmanager, wait_until
@@ -49,7 +50,10 @@ def test_shift_in_prometheus_reaches_alertmanager(tmp_path: Path, prometheus: Re
     assert alert["labels"]["service"] == "checkout"
     assert alert["labels"]["team"] == "payments"
     assert 'service="checkout"' in alert["annotations"]["explanation"]
-    assert "rose 30%" in alert["annotations"]["explanation"]
+    # The shift is +30%; the estimate of "after" includes the block the shift began in,
+    # so it reads between 27% and 33% depending on where the clock cuts the blocks.
+    rose = re.search(r"rose (\d+)%", alert["annotations"]["explanation"])
+    assert rose is not None and 27 <= int(rose.group(1)) <= 33
 
 
 def test_prometheus_down_keeps_the_daemon_up_and_raises_nothing(tmp_path: Path) -> None:

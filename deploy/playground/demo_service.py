@@ -1,7 +1,7 @@
 """A tiny "checkout" service for the playground, degrading slowly on an accelerated clock.
 
-Nothing here breaks suddenly, which is the point: after a healthy three quarters
-of a simulated day its p99 latency creeps up 15% per simulated day (a cache that slowly stops
+Nothing here breaks suddenly, which is the point: after a healthy simulated day
+its p99 latency creeps up 30% per simulated day (a cache that slowly stops
 fitting in memory) and its error log grows 50% busier per simulated day (a dependency
 starting to rot), for ten simulated days; then both level off at their new normal.
 
@@ -9,7 +9,7 @@ Time runs ``--speed`` times faster than real time; the default, 1440, makes one
 simulated day pass per real minute, so a week-long story plays in minutes.
 
 Prometheus only knows real time, so graysignal's explanations speak in real time too:
-a creep of 15% per *simulated* day reads as about 20,000% per (real) day in an alert.
+a creep of 30% per *simulated* day reads as about 40,000% per (real) day in an alert.
 
 Exported on ``/metrics`` (any path answers, as with every prometheus-client server):
 
@@ -53,10 +53,10 @@ class Story:
 
     p99_seconds: float = 0.210
     latency_noise: float = 0.03
-    healthy_days: float = 0.75
+    healthy_days: float = 1.0
     """Long enough for a flat baseline: a creep that starts with the data has nothing
     to stand out against (it reads like a level that wanders)."""
-    latency_creep_per_day: float = 0.15
+    latency_creep_per_day: float = 0.30
     creep_days: float = 10.0
     requests_per_second: float = 50.0
     info_lines_per_second: float = 20.0
