@@ -12,7 +12,8 @@ all along would hold, and a cycle's findings equal replay's at that time.
 
 A file source is read whole at every cycle, and a file can be replaced by one with a
 different past (a re-export, a corrected recording). When the sample a file series
-ended on last cycle comes back with another value, the feed starts over from a warm-up,
+ended on last cycle comes back with another value, or a series appears that the file did
+not hold before (with its history), the feed starts over from a warm-up,
 so the daemon judges the file as it now reads. Server sources are not checked that way:
 the newest point of a range query legitimately changes when a scrape lands late, and a
 backfill into Prometheus is picked up on the next restart or reload, as recording
@@ -90,9 +91,12 @@ class RuleFeed:
                 self.last_fed[one.fingerprint] = (one.end, float(one.values[-1]))
 
     def _past_rewritten(self, fresh: Sequence[Series]) -> bool:
-        """Whether a file series' last fed sample now reads differently."""
+        """Whether a file series' last fed sample now reads differently, or a file now
+        holds a series it did not (a re-export with more series brings their history)."""
         for one in fresh:
             seen = self.last_fed.get(one.fingerprint)
+            if seen is None and self.rule.source == "file" and self.last_fed and len(one):
+                return True
             if seen is None or len(one) == 0 or not one.start <= seen[0] <= one.end:
                 continue
             now_reads = float(one.values[(seen[0] - one.start) // one.step])
